@@ -1,0 +1,60 @@
+"""Phase 1: synthetic reasoning pretraining (next-token) over the task curriculum.
+
+Presets: `configs/phase1.py` (default: the CPU run in the README), `:tiny` (tests,
+seconds), `:bench` (~25M params, the benchmark preset). Any field can be overridden,
+e.g. `--config.train.steps=200 --config.mesh.shape='(2,2,2)'`.
+"""
+import ml_collections
+
+ALL_TASKS = "copy,reverse,sort,add,parity,dyck"
+
+
+def get_config(preset: str = "") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.name = "phase1"
+  c.phase = 1
+  c.seed = 0
+
+  c.model = ml_collections.ConfigDict(dict(
+      d_model=128, n_layers=4, n_heads=4, mlp_dim=512, position="rope", rope_base=10_000.0,
+      attention_window=0, dtype="float32", param_dtype="float32", remat=False,
+      vocab_multiple=128,  # embedding rows rounded up so the vocab axis shards evenly
+  ))
+
+  c.data = ml_collections.ConfigDict(dict(
+      tasks=ALL_TASKS,          # comma-separated registered task names
+      weights="",               # comma-separated, one per task; empty = uniform
+      levels=(1, 2),            # inclusive range of training levels
+      seq_len=64,               # tokens per packed row
+      use_trace=False,          # train on step-by-step traces where tasks have them
+      task_modules="",          # comma-separated modules or .py files defining extra tasks
+      num_threads=1,
+      prefetch=4,
+  ))
+
+  c.train = ml_collections.ConfigDict(dict(
+      steps=1000, batch_size=64, learning_rate=3e-3, warmup_steps=100, end_lr_fraction=0.1,
+      weight_decay=0.1, b1=0.9, b2=0.98, grad_clip=1.0,
+      log_every=50, eval_every=400, eval_examples=64, eval_levels=(1, 2),
+      checkpoint_every=400, keep_checkpoints=3, async_checkpoint=True,
+      peak_flops=0.0,           # per-device FLOP/s for MFU; 0 = table or measured
+  ))
+
+  c.mesh = ml_collections.ConfigDict(dict(
+      shape=(-1, 1, 1),         # (data, fsdp, tensor); -1 takes the remaining devices
+      rules=(("batch", ("data", "fsdp")), ("vocab", "tensor"), ("embed", "fsdp"),
+             ("heads", "tensor"), ("mlp", "tensor"), ("kv", None)),
+  ))
+
+  if preset == "tiny":
+    c.model.update(d_model=32, n_layers=2, n_heads=2, mlp_dim=64)
+    c.data.update(seq_len=64)
+    c.train.update(steps=20, batch_size=8, warmup_steps=2, log_every=5, eval_every=10,
+                   eval_examples=8, eval_levels=(1,), checkpoint_every=10)
+  elif preset == "bench":
+    c.model.update(d_model=512, n_layers=8, n_heads=8, mlp_dim=1536)
+    c.data.update(seq_len=512)
+    c.train.update(steps=20, batch_size=8, log_every=5, eval_every=0, checkpoint_every=0)
+  elif preset:
+    raise ValueError(f"unknown preset {preset!r} for configs/phase1.py; use tiny or bench")
+  return c

@@ -1,0 +1,85 @@
+"""Index-addressable source of packed rows drawn from a weighted task mixture.
+
+Row `i` is a pure function of (seed, i): the tasks, levels and examples in it come
+from RNGs keyed by the row index. So the grain iterator's position is the whole
+data state, resume never replays or skips, and a process reads its own rows by
+slicing the index space.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from rf_jax import tasks as tasks_lib
+from rf_jax.data.packing import encode_example, pack_row
+from rf_jax.errors import ConfigError
+from rf_jax.vocab import Vocab
+
+MAX_EXAMPLES_PER_ROW = 4096  # keeps example indices of different rows disjoint
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskMixture:
+  names: tuple[str, ...]
+  weights: tuple[float, ...]
+  levels: tuple[tuple[int, int], ...]  # per task, inclusive (lo, hi) training levels
+
+  @classmethod
+  def build(cls, names: Sequence[str], weights: Sequence[float] | None,
+            level_range: Sequence[int]) -> "TaskMixture":
+    names = tuple(names)
+    if not names:
+      raise ConfigError("data.tasks is empty; name at least one task")
+    found = [tasks_lib.get(n) for n in names]  # raises on an unknown name
+    weights = tuple(float(w) for w in (weights or [1.0] * len(names)))
+    if len(weights) != len(names) or min(weights) < 0 or sum(weights) <= 0:
+      raise ConfigError(f"data.weights {weights} must be {len(names)} non-negative numbers "
+                        "with a positive sum, one per task in data.tasks")
+    lo, hi = (int(x) for x in level_range)
+    levels = []
+    for t in found:
+      tasks_lib.check_level(t, lo)
+      tasks_lib.check_level(t, hi)
+      levels.append((lo, hi))
+    return cls(names, weights, tuple(levels))
+
+
+class PackedTaskSource:
+  """grain random-access source: `src[i]` is packed row i (infinite in practice)."""
+
+  def __init__(self, mixture: TaskMixture, vocab: Vocab, seq_len: int, seed: int,
+               use_trace: bool):
+    self._tasks = [tasks_lib.get(n) for n in mixture.names]
+    w = np.asarray(mixture.weights, np.float64)
+    self._p = w / w.sum()
+    self._mixture, self._vocab = mixture, vocab
+    self._seq_len, self._seed, self._use_trace = seq_len, seed, use_trace
+
+  def __len__(self) -> int:
+    return sys.maxsize
+
+  def __getitem__(self, index: int) -> dict:
+    rng = np.random.default_rng([self._seed, index])
+    seqs, used = [], 0
+    for k in range(MAX_EXAMPLES_PER_ROW):
+      t = int(rng.choice(len(self._tasks), p=self._p))
+      lo, hi = self._mixture.levels[t]
+      level = int(rng.integers(lo, hi + 1))
+      task = self._tasks[t]
+      ex = tasks_lib.make_example(task, self._seed, index * MAX_EXAMPLES_PER_ROW + k, level)
+      ids, flags = encode_example(self._vocab, ex, self._use_trace)
+      if used + len(ids) > self._seq_len + 1:
+        if not seqs:
+          raise ConfigError(f"an example of task {task.name!r} at level {level} has "
+                            f"{len(ids)} tokens, more than data.seq_len+1={self._seq_len + 1}; "
+                            "raise data.seq_len or lower the levels")
+        break
+      seqs.append((ids, flags))
+      used += len(ids)
+    return pack_row(seqs, self._seq_len, self._vocab.pad_id)
+
+  def __repr__(self) -> str:  # grain logs sources by repr
+    return f"PackedTaskSource(tasks={self._mixture.names}, seq_len={self._seq_len})"

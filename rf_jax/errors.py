@@ -1,0 +1,5 @@
+"""User-facing errors: the CLI prints these as one line, never as a traceback."""
+
+
+class ConfigError(ValueError):
+  """Bad input that the user can fix: the message says what to change."""

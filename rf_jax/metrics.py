@@ -1,0 +1,112 @@
+"""Console, TensorBoard and JSONL metrics (process 0 only); throughput, MFU and ETA."""
+from __future__ import annotations
+
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Dense bf16 peak FLOP/s per device (vendor figures).
+PEAK_FLOPS = {
+    "TPU v4": 275e12, "TPU v5 lite": 197e12, "TPU v5e": 197e12, "TPU v5p": 459e12,
+    "TPU v5": 459e12, "TPU v6 lite": 918e12, "TPU v6e": 918e12,
+    "NVIDIA A100": 312e12, "NVIDIA H100": 989e12, "NVIDIA H200": 989e12,
+}
+
+
+def measure_matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+  """FLOP/s of a jitted f32 n x n matmul on one local device: the CPU 'peak'."""
+  dev = jax.local_devices()[0]
+  a = jax.device_put(jnp.ones((n, n), jnp.float32), dev)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  best = float("inf")
+  for _ in range(repeats):
+    t = time.perf_counter()
+    f(a).block_until_ready()
+    best = min(best, time.perf_counter() - t)
+  return 2 * n ** 3 / best
+
+
+def peak_flops_per_device(configured: float = 0.0) -> tuple[float, str]:
+  """(peak FLOP/s, where it came from): config, the vendor table, or a measurement."""
+  if configured > 0:
+    return configured, "config"
+  kind = jax.devices()[0].device_kind
+  for name, flops in PEAK_FLOPS.items():
+    if kind.startswith(name):
+      return flops, f"table:{name}"
+  return measure_matmul_peak(), "measured f32 matmul"
+
+
+def format_duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class MetricWriter:
+  """Writes scalars to the console, TensorBoard and `metrics.jsonl` on process 0."""
+
+  def __init__(self, logdir: str, enabled: bool | None = None):
+    self.enabled = jax.process_index() == 0 if enabled is None else enabled
+    self._tb = self._jsonl = None
+    if self.enabled:
+      from tensorboardX import SummaryWriter
+      self._tb = SummaryWriter(logdir, flush_secs=10)
+      self._jsonl = open(f"{logdir}/metrics.jsonl", "a", encoding="utf-8")
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    if not self.enabled:
+      return
+    for k, v in scalars.items():
+      self._tb.add_scalar(k, float(v), step)
+    self._jsonl.write(json.dumps({"step": step, **{k: float(v) for k, v in scalars.items()}})
+                      + "\n")
+    self._jsonl.flush()
+
+  def console(self, line: str) -> None:
+    if self.enabled:
+      print(line, flush=True)
+
+  def close(self) -> None:
+    if self.enabled:
+      self._tb.close()
+      self._jsonl.close()
+
+
+class Throughput:
+  """Tokens/s, MFU and ETA over the steps since the last report (compile excluded)."""
+
+  def __init__(self, flops_per_token: float, peak_flops_total: float, total_steps: int):
+    self.flops_per_token, self.peak = flops_per_token, peak_flops_total
+    self.total_steps = total_steps
+    self._t, self._step, self._tokens = None, None, 0
+
+  def start(self, step: int) -> None:
+    self._t, self._step, self._tokens = time.perf_counter(), step, 0
+
+  def add_tokens(self, n: int) -> None:
+    self._tokens += n
+
+  def report(self, step: int) -> dict[str, float]:
+    now = time.perf_counter()
+    dt, dsteps = now - self._t, step - self._step
+    if dsteps <= 0 or dt <= 0:
+      return {}
+    tps = self._tokens / dt
+    out = {
+        "perf/tokens_per_s": tps,
+        "perf/step_time_s": dt / dsteps,
+        "perf/mfu": tps * self.flops_per_token / self.peak,
+        "perf/eta_s": (self.total_steps - step) * dt / dsteps,
+    }
+    self.start(step)
+    return out
+
+
+def to_host(metrics) -> dict[str, float]:
+  return {k: float(np.asarray(v)) for k, v in jax.device_get(metrics).items()}

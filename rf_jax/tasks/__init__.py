@@ -1,0 +1,7 @@
+"""Task families. Importing this package registers the built-in ones."""
+from rf_jax.tasks.base import (Example, Task, check_level, example_rng, get, make_example,
+                               names, positional_credit, register)
+from rf_jax.tasks import algorithmic  # noqa: F401  (registers the built-in families)
+
+__all__ = ["Example", "Task", "check_level", "example_rng", "get", "make_example", "names",
+           "positional_credit", "register"]

@@ -1,0 +1,240 @@
+"""The trainer: reads top to bottom as workdir, mesh, input, model, state, step, loop."""
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import signal
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from etils import epath
+
+from rf_jax import tasks as tasks_lib
+from rf_jax.checkpoint import Checkpointer, to_json
+from rf_jax.data.pipeline import make_iterator
+from rf_jax.data.tasks import PackedTaskSource, TaskMixture
+from rf_jax.errors import ConfigError
+from rf_jax.evaluate import evaluator_for
+from rf_jax.metrics import MetricWriter, Throughput, format_duration, peak_flops_per_device, to_host
+from rf_jax.model import ModelConfig, flops_per_token, param_count
+from rf_jax.sharding import batch_sharding, check_batch, make_global_batch, make_mesh
+from rf_jax.step import train_step
+from rf_jax.train_state import abstract_model, abstract_state, init_state, make_optimizer, make_schedule, state_shardings
+from rf_jax.vocab import Vocab, phase1_vocab
+
+
+def ensure_writable(workdir: str) -> epath.Path:
+  path = epath.Path(workdir)
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / f".write_probe_{jax.process_index()}"
+    probe.write_text("ok")
+    probe.unlink()
+  except OSError as e:
+    raise ConfigError(f"workdir {workdir} is not writable ({e.strerror or e}); "
+                      "pass --workdir=PATH to a folder you can write") from None
+  return path
+
+
+def import_task_modules(spec: str) -> None:
+  """Imports user modules (dotted names or .py paths) so their @register runs."""
+  for entry in filter(None, (s.strip() for s in spec.split(","))):
+    if entry.endswith(".py"):
+      if not os.path.exists(entry):
+        raise ConfigError(f"data.task_modules: file {entry} does not exist")
+      name = "rf_jax_user_" + os.path.splitext(os.path.basename(entry))[0]
+      spec_ = importlib.util.spec_from_file_location(name, entry)
+      module = importlib.util.module_from_spec(spec_)
+      spec_.loader.exec_module(module)
+    else:
+      try:
+        importlib.import_module(entry)
+      except ImportError as e:
+        raise ConfigError(f"data.task_modules: cannot import {entry!r} ({e})") from None
+
+
+def split_names(s: str) -> list[str]:
+  return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def model_config(config: ml_collections.ConfigDict, vocab: Vocab) -> ModelConfig:
+  m = config.model
+  mult = m.get("vocab_multiple", 128)
+  fields = {k: v for k, v in m.to_dict().items() if k != "vocab_multiple"}
+  try:
+    cfg = ModelConfig(vocab_size=-(-vocab.size // mult) * mult, **fields)
+  except TypeError as e:
+    raise ConfigError(f"config.model: {e}") from None
+  cfg.validate()
+  return cfg
+
+
+def mesh_rules(config) -> tuple:
+  return tuple((name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
+               for name, axes in config.mesh.rules)
+
+
+class _StopSignal:
+  """Records SIGTERM (preemption) so the loop can save and exit at a step boundary."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    self.requested = True
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains per `config` in `workdir`, resuming if it holds checkpoints. Returns final metrics."""
+  t_start = time.time()
+  # --- workdir -------------------------------------------------------------------------
+  workdir_path = ensure_writable(workdir)
+  writer = MetricWriter(str(workdir_path))
+
+  # --- mesh ----------------------------------------------------------------------------
+  mesh = make_mesh(config.mesh.shape)
+  check_batch(config.train.batch_size, mesh)
+  rules = mesh_rules(config)
+
+  # --- input ---------------------------------------------------------------------------
+  import_task_modules(config.data.task_modules)
+  vocab = phase1_vocab()
+  task_names = split_names(config.data.tasks)
+  weights = [float(w) for w in split_names(config.data.weights)] or None
+  mixture = TaskMixture.build(task_names, weights, config.data.levels)
+  for level in config.train.eval_levels:
+    for name in task_names:
+      tasks_lib.check_level(tasks_lib.get(name), level)
+  source = PackedTaskSource(mixture, vocab, config.data.seq_len, config.seed,
+                            config.data.use_trace)
+  source[0]  # fail here, not in a prefetch thread, if an example cannot fit
+  data_iter = make_iterator(source, config.train.batch_size, jax.process_index(),
+                            jax.process_count(), config.data.num_threads, config.data.prefetch)
+
+  # --- model and optimizer -------------------------------------------------------------
+  mcfg = model_config(config, vocab)
+  t = config.train
+  schedule = make_schedule(t.learning_rate, t.warmup_steps, t.steps, t.end_lr_fraction)
+  tx = make_optimizer(schedule, t.weight_decay, t.b1, t.b2, t.grad_clip)
+  graphdef, abs_params = abstract_model(mcfg, mesh, rules)
+  abs_state = abstract_state(abs_params, tx, mesh)
+  shardings = state_shardings(abs_params, tx, mesh)
+
+  # --- state: resume, else initialise ----------------------------------------------------
+  ckpt = Checkpointer(str(workdir_path), t.keep_checkpoints, t.async_checkpoint)
+  restored = ckpt.restore_latest(abs_state, data_iter)
+  if restored:
+    start, state, _ = restored
+    writer.console(f"resumed from step {start} ({ckpt.directory}/{start})")
+  else:
+    start, state = 0, init_state(mcfg, tx, mesh, rules, config.seed)
+
+  n_params = param_count(abs_params)
+  fpt = flops_per_token(mcfg, config.data.seq_len)
+  peak, peak_src = peak_flops_per_device(t.get("peak_flops", 0.0))
+  writer.console(
+      f"rf_jax phase {config.phase}: {n_params / 1e6:.2f}M params, mesh "
+      f"{dict(mesh.shape)} on {jax.device_count()} {jax.devices()[0].platform} device(s), "
+      f"{jax.process_count()} process(es); tasks {','.join(task_names)} levels "
+      f"{tuple(config.data.levels)}; peak {peak / 1e9:.0f} GFLOP/s/device ({peak_src})")
+
+  # --- step ----------------------------------------------------------------------------
+  bsh = batch_sharding(mesh)
+  step_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, schedule=schedule),
+                    in_shardings=(shardings, bsh), out_shardings=(shardings, None),
+                    donate_argnums=0)
+  evaluate = None
+  if t.eval_every or t.eval_levels:
+    evaluate = evaluator_for(task_names, tuple(t.eval_levels), t.eval_examples, config.seed,
+                             vocab, config.data.use_trace, graphdef, mesh)
+
+  def meta(step, metrics):
+    return to_json({"config": config.to_dict(), "vocab": vocab.to_json(), "phase": config.phase,
+                    "step": step, "metrics": metrics, "model": vars(mcfg).copy()
+                    if hasattr(mcfg, "__dict__") else {}, "lineage": []})
+
+  # --- loop ----------------------------------------------------------------------------
+  stop = _StopSignal()
+  speed = Throughput(fpt, peak * jax.device_count(), t.steps)
+  last, pending, interval = {}, None, []
+  tokens_per_step = t.batch_size * config.data.seq_len
+
+  def finish_step(step, metrics):
+    nonlocal last
+    m = to_host(metrics)
+    interval.append(m)
+    if step == start + 1:
+      speed.start(step)  # the first step includes compilation: not timed
+    else:
+      speed.add_tokens(tokens_per_step)
+    if step % t.log_every == 0 or step == t.steps:
+      avg = {f"train/{k}": float(np.mean([x[k] for x in interval])) for k in interval[0]}
+      avg.update(speed.report(step))
+      interval.clear()
+      writer.write(step, avg)
+      last = {**last, **avg}
+      line = (f"step {step}/{t.steps} | loss {avg['train/loss']:.4f} | "
+              f"tok-acc {avg['train/token_accuracy']:.3f}")
+      if "perf/tokens_per_s" in avg:
+        line += (f" | {avg['perf/tokens_per_s']:,.0f} tok/s | MFU {100 * avg['perf/mfu']:.1f}%"
+                 f" | ETA {format_duration(avg['perf/eta_s'])}")
+      writer.console(line)
+
+  def run_eval(step):
+    nonlocal last
+    m = evaluate(state["params"])
+    writer.write(step, m)
+    last = {**last, **m}
+    per_task = {}
+    for k, v in m.items():
+      if k.endswith("/exact"):
+        per_task.setdefault(k.split("/")[1], []).append(f"{v:.2f}")
+    writer.console(f"eval step {step} exact-match by level {tuple(t.eval_levels)}: " +
+                   ", ".join(f"{n} {'/'.join(v)}" for n, v in per_task.items()))
+    speed.start(step)  # evaluation time is not training throughput
+
+  step = start
+  with jax.set_mesh(mesh):
+    if start >= t.steps:
+      writer.console(f"workdir already at step {start} >= train.steps={t.steps}; nothing to "
+                     "train (raise --config.train.steps or use a new --workdir)")
+    while step < t.steps and not stop.requested:
+      batch = make_global_batch(next(data_iter), mesh)
+      state, metrics = step_fn(state, batch)
+      if pending is not None:
+        finish_step(*pending)  # step N-1's metrics, fetched after step N is dispatched
+      step += 1
+      pending = (step, metrics)
+      if evaluate is not None and t.eval_every and step % t.eval_every == 0 and step < t.steps:
+        finish_step(*pending)
+        pending = None
+        run_eval(step)
+      if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.steps:
+        ckpt.save(step, state, data_iter, meta(step, last))
+    if pending is not None:
+      finish_step(*pending)
+    if stop.requested:
+      writer.console(f"SIGTERM: saving step {step} and exiting")
+    elif evaluate is not None and step > start:
+      run_eval(step)
+    if step > start and step not in ckpt.all_steps():
+      ckpt.save(step, state, data_iter, meta(step, last))
+  ckpt.close()
+  stop.restore()
+  last["wall_time_s"] = time.time() - t_start
+  if jax.process_index() == 0 and step > start:
+    (workdir_path / "final_metrics.json").write_text(json.dumps({"step": step, **last}, indent=1))
+  writer.console(f"done at step {step} in {format_duration(last['wall_time_s'])}; "
+                 f"checkpoints in {ckpt.directory}")
+  writer.close()
+  return last

@@ -1,0 +1,89 @@
+"""Train state as a plain pytree, its optimizer, and its sharded abstract form.
+
+state = {"params": nested dict, "opt_state": optax state, "step": int32[]}. Pure dicts
+(not nnx.State) so checkpoints are readable without rf_jax and restore by structure.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from rf_jax.model import ModelConfig, Transformer
+
+State = dict[str, Any]
+
+
+def make_schedule(peak_lr: float, warmup_steps: int, total_steps: int,
+                  end_lr_fraction: float = 0.1) -> optax.Schedule:
+  warmup = max(1, min(warmup_steps, total_steps - 1))
+  return optax.warmup_cosine_decay_schedule(
+      init_value=0.0, peak_value=peak_lr, warmup_steps=warmup,
+      decay_steps=max(total_steps, warmup + 1), end_value=peak_lr * end_lr_fraction)
+
+
+def make_optimizer(schedule: optax.Schedule, weight_decay: float, b1: float, b2: float,
+                   grad_clip: float) -> optax.GradientTransformation:
+  # Decay matrices only: norm scales are 1-D.
+  decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+  return optax.chain(
+      optax.clip_by_global_norm(grad_clip),
+      optax.adamw(schedule, b1=b1, b2=b2, weight_decay=weight_decay, mask=decay_mask),
+  )
+
+
+def abstract_model(cfg: ModelConfig, mesh, rules):
+  """(graphdef, abstract params with NamedShardings) without allocating anything."""
+  with jax.set_mesh(mesh), nnx.logical_axis_rules(rules):
+    model = nnx.eval_shape(lambda: Transformer(cfg, nnx.Rngs(0)))
+    graphdef, abs_params = nnx.split(model, nnx.Param)
+    shardings = nnx.get_named_sharding(abs_params, mesh)
+  abs_params = nnx.to_pure_dict(abs_params)
+  shardings = nnx.to_pure_dict(shardings)
+  abs_params = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                            abs_params, shardings)
+  return graphdef, abs_params
+
+
+def state_shardings(abs_params, tx: optax.GradientTransformation, mesh):
+  """Shardings of the whole state; optimizer moments follow their parameters."""
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  param_sh = jax.tree.map(lambda a: a.sharding, abs_params)
+  abs_opt = jax.eval_shape(tx.init, abs_params)
+  opt_sh = optax.tree_map_params(tx, lambda _, s: s, abs_opt, param_sh,
+                                 transform_non_params=lambda _: replicated)
+  return {"params": param_sh, "opt_state": opt_sh, "step": replicated}
+
+
+def abstract_state(abs_params, tx, mesh) -> State:
+  """ShapeDtypeStructs with shardings: the restore target for any checkpoint."""
+  shardings = state_shardings(abs_params, tx, mesh)
+  shapes = jax.eval_shape(lambda p: {"params": p, "opt_state": tx.init(p),
+                                     "step": jnp.zeros((), jnp.int32)}, abs_params)
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                      shapes, shardings)
+
+
+def init_params_fn(cfg: ModelConfig, rules):
+  def init(seed):
+    with nnx.logical_axis_rules(rules):
+      model = Transformer(cfg, nnx.Rngs(params=jax.random.key(seed)))
+    return nnx.to_pure_dict(nnx.split(model, nnx.Param)[1])
+  return init
+
+
+def init_state(cfg: ModelConfig, tx, mesh, rules, seed: int) -> State:
+  """Initialises directly into the sharded layout (no full copy on one device)."""
+  _, abs_params = abstract_model(cfg, mesh, rules)
+  shardings = state_shardings(abs_params, tx, mesh)
+  init = init_params_fn(cfg, rules)
+
+  def init_all(seed):
+    params = init(seed)
+    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+
+  with jax.set_mesh(mesh):
+    return jax.jit(init_all, out_shardings=shardings)(jnp.asarray(seed, jnp.uint32))
