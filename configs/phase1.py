@@ -32,6 +32,13 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       prefetch=4,
   ))
 
+  c.curriculum = ml_collections.ConfigDict(dict(
+      kind="fixed",             # fixed | scheduled | adaptive (rf_jax/curriculum.py)
+      mix_lower=0.25,           # share of examples from levels below the current one
+      raise_at=0.9, lower_at=0.1, min_examples=200,
+      lag=0,                    # steps before a decision applies; at least prefetch + 4
+  ))
+
   c.train = ml_collections.ConfigDict(dict(
       steps=1000, batch_size=64, learning_rate=3e-3, warmup_steps=100, end_lr_fraction=0.1,
       weight_decay=0.1, b1=0.9, b2=0.98, grad_clip=1.0,

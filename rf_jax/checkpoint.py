@@ -52,14 +52,22 @@ class Checkpointer:
     self._manager.wait_until_finished()
     self._manager.close()
 
-  def restore(self, step: int, abstract_state, data_iter):
-    args = {"state": ocp.args.StandardRestore(abstract_state), "meta": ocp.args.JsonRestore()}
+  def restore(self, step: int, abstract_state, data_iter, on_meta=None):
+    """Restores meta first and calls `on_meta(meta)`, then state and data.
+
+    The order matters: restoring the iterator starts its prefetching, so anything the data
+    source reads (the curriculum) must already be in place.
+    """
+    meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    if on_meta is not None:
+      on_meta(meta)
+    args = {"state": ocp.args.StandardRestore(abstract_state)}
     if data_iter is not None:
       args["data"] = grain.checkpoint.CheckpointRestore(data_iter)
     out = self._manager.restore(step, args=ocp.args.Composite(**args))
-    return out["state"], out["meta"]
+    return out["state"], meta
 
-  def restore_latest(self, abstract_state, data_iter):
+  def restore_latest(self, abstract_state, data_iter, on_meta=None):
     """(step, state, meta) from the newest checkpoint that restores, or None if none do.
 
     A checkpoint whose arrays do not match the configured state is a config error
@@ -73,7 +81,7 @@ class Checkpointer:
         continue
       check_shapes(stored, abstract_state, f"checkpoint {self.directory / str(step)}")
       try:
-        state, meta = self.restore(step, abstract_state, data_iter)
+        state, meta = self.restore(step, abstract_state, data_iter, on_meta)
         return step, state, meta
       except Exception as e:  # noqa: BLE001 - any failure means this step is unusable
         self._set_aside(step, e)

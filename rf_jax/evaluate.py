@@ -7,9 +7,11 @@ import functools
 import jax
 import numpy as np
 
+from jax.experimental import multihost_utils
+
 from rf_jax import tasks as tasks_lib
 from rf_jax.data.packing import encode_prompt, encode_target
-from rf_jax.sampling import greedy_decode, left_pad
+from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import batch_sharding, data_parallel_size
 from rf_jax.vocab import Vocab
 
@@ -65,17 +67,17 @@ class GreedyEvaluator:
     self.eval_set, self.vocab, self.use_trace, self.mesh = eval_set, vocab, use_trace, mesh
     sh = batch_sharding(mesh)
     self._decode = jax.jit(
-        functools.partial(greedy_decode, graphdef=graphdef, max_new=eval_set.max_new,
-                          valid_vocab=vocab.size),
-        in_shardings=(None, sh, sh), out_shardings=sh)
+        functools.partial(sample, graphdef=graphdef, max_new=eval_set.max_new,
+                          valid_vocab=vocab.size, eos_id=vocab.eos_id),
+        in_shardings=(None, sh, sh, None), out_shardings=sh)
     self._sharding = sh
 
   def generate(self, params) -> np.ndarray:
     es = self.eval_set
     with jax.set_mesh(self.mesh):
       out = self._decode(params, jax.device_put(es.prompts, self._sharding),
-                         jax.device_put(es.prompt_mask, self._sharding))
-    return np.asarray(jax.experimental.multihost_utils.process_allgather(out, tiled=True))
+                         jax.device_put(es.prompt_mask, self._sharding), jax.random.key(0))
+    return np.asarray(multihost_utils.process_allgather(out, tiled=True))
 
   def __call__(self, params) -> dict[str, float]:
     es = self.eval_set

@@ -94,7 +94,8 @@ class Attention(nnx.Module):
     self.wo = _param(rngs, (h, k, d), ("heads", "kv", "embed"), pd, (h * k) ** -0.5 / (2 * cfg.n_layers) ** 0.5)
     self.cfg = cfg
 
-  def __call__(self, x_BTD, positions_BT, segment_ids_BT):
+  def __call__(self, x_BTD, positions_BT, segment_ids_BT, cache=None):
+    """Self-attention; with `cache`, also attends to cached keys and returns the new cache."""
     cfg, dt = self.cfg, jnp.dtype(self.cfg.dtype)
     B, T, D = x_BTD.shape
     H, K = cfg.n_heads, cfg.head_dim
@@ -104,14 +105,49 @@ class Attention(nnx.Module):
     q, k, v = proj(self.wq), proj(self.wk), proj(self.wv)
     if cfg.position == "rope":
       q, k = rope(q, positions_BT, cfg.rope_base), rope(k, positions_BT, cfg.rope_base)
-    q, k, v = (a.transpose(0, 2, 1, 3) for a in (q, k, v))  # B H T K: batched over (B, H)
-    logits = jnp.einsum("bhtk,bhsk->bhts", q, k).astype(jnp.float32) * K ** -0.5
-    mask = attention_mask(positions_BT, positions_BT, segment_ids_BT, segment_ids_BT,
-                          cfg.attention_window)
+    keys, values, k_pos, k_seg = k, v, positions_BT, segment_ids_BT
+    new_cache = None
+    if cache is not None:
+      keys = jnp.concatenate([cache["k"].astype(dt), k], axis=1)
+      values = jnp.concatenate([cache["v"].astype(dt), v], axis=1)
+      k_pos = jnp.concatenate([cache["pos"], positions_BT], axis=1)
+      k_seg = jnp.concatenate([cache["seg"], segment_ids_BT], axis=1)
+      new_cache = write_cache(cache, k, v, positions_BT, segment_ids_BT)
+    q, keys, values = (a.transpose(0, 2, 1, 3) for a in (q, keys, values))  # B H T K
+    logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * K ** -0.5
+    mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, cfg.attention_window)
     logits = jnp.where(mask[:, None], logits, NEG_INF)
     probs = jax.nn.softmax(logits, axis=-1).astype(dt)
-    out = jnp.einsum("bhts,bhsk->bthk", probs, v).reshape(B * T, H * K)
-    return (out @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
+    out = jnp.einsum("bhts,bhsk->bthk", probs, values).reshape(B * T, H * K)
+    out = (out @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
+    return out, new_cache
+
+
+def init_cache(cfg: ModelConfig, batch: int, length: int, dtype=jnp.float32) -> dict:
+  """An empty KV cache of `length` slots per layer (a ring buffer: slot = index % length).
+
+  With a sliding window, `length = attention_window` is enough: older keys are masked
+  out anyway. Empty slots have segment -1, which no query matches.
+  """
+  shape = (batch, length, cfg.n_heads, cfg.head_dim)
+  layer = lambda: {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype),
+                   "pos": jnp.zeros((batch, length), jnp.int32),
+                   "seg": jnp.full((batch, length), -1, jnp.int32)}
+  return {"index": jnp.zeros((), jnp.int32), "layers": [layer() for _ in range(cfg.n_layers)]}
+
+
+def write_cache(cache: dict, k, v, pos, seg) -> dict:
+  """Writes T new tokens at ring slots (index + t) % S; keeps the last S if T >= S."""
+  S, T = cache["pos"].shape[1], k.shape[1]
+  if T >= S:
+    shift = (cache["index"] + T - S) % S
+    roll = lambda a: jnp.roll(a[:, T - S:], shift, axis=1)
+    return {"k": roll(k).astype(cache["k"].dtype), "v": roll(v).astype(cache["v"].dtype),
+            "pos": roll(pos), "seg": roll(seg)}
+  slots = (cache["index"] + jnp.arange(T)) % S
+  put = lambda old, new: old.at[:, slots].set(new.astype(old.dtype))
+  return {"k": put(cache["k"], k), "v": put(cache["v"], v),
+          "pos": put(cache["pos"], pos), "seg": put(cache["seg"], seg)}
 
 
 class MLP(nnx.Module):
@@ -142,13 +178,14 @@ class Block(nnx.Module):
     self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, pd)
     self.mlp = MLP(cfg, rngs)
 
-  def __call__(self, x, positions, segment_ids):
-    x = x + self.attn(self.attn_norm(x), positions, segment_ids)
-    return x + self.mlp(self.mlp_norm(x))
+  def __call__(self, x, positions, segment_ids, cache=None):
+    h, cache = self.attn(self.attn_norm(x), positions, segment_ids, cache)
+    x = x + h
+    return x + self.mlp(self.mlp_norm(x)), cache
 
 
 def _apply_block(block: Block, x, positions, segment_ids):
-  return block(x, positions, segment_ids)
+  return block(x, positions, segment_ids)[0]
 
 
 class Transformer(nnx.Module):
@@ -163,16 +200,25 @@ class Transformer(nnx.Module):
                           cfg.d_model ** -0.5)
     self.cfg = cfg
 
-  def __call__(self, tokens_BT, positions_BT, segment_ids_BT):
-    """Returns float32 logits [B, T, vocab_size]."""
+  def __call__(self, tokens_BT, positions_BT, segment_ids_BT, cache=None):
+    """Float32 logits [B, T, vocab_size]; with a KV `cache`, returns (logits, new cache)."""
     dt = jnp.dtype(self.cfg.dtype)
     x = jnp.take(self.embed[...], tokens_BT, axis=0).astype(dt)
-    block_fn = nnx.remat(_apply_block) if self.cfg.remat else _apply_block
-    for block in self.blocks:
-      x = block_fn(block, x, positions_BT, segment_ids_BT)
+    if cache is None:
+      block_fn = nnx.remat(_apply_block) if self.cfg.remat else _apply_block
+      for block in self.blocks:
+        x = block_fn(block, x, positions_BT, segment_ids_BT)
+    else:
+      layers = []
+      for block, layer_cache in zip(self.blocks, cache["layers"]):
+        layer_cache = dict(layer_cache, index=cache["index"])  # where this chunk is written
+        x, layer_cache = block(x, positions_BT, segment_ids_BT, layer_cache)
+        layers.append(layer_cache)
+      cache = {"index": cache["index"] + tokens_BT.shape[1], "layers": layers}
     B, T, D = x.shape
     x = self.final_norm(x).reshape(B * T, D)
-    return (x @ self.unembed[...].astype(dt)).astype(jnp.float32).reshape(B, T, -1)
+    logits = (x @ self.unembed[...].astype(dt)).astype(jnp.float32).reshape(B, T, -1)
+    return logits if cache is None else (logits, cache)
 
 
 def param_count(params) -> int:

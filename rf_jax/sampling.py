@@ -1,7 +1,8 @@
-"""Batched decoding of left-padded prompts.
+"""Batched decoding of left-padded prompts: jitted prefill + `lax.while_loop` with a KV cache.
 
-Prompts are left-padded so every row generates at the same buffer index. Pad tokens
-get segment 0 and real tokens segment 1, so attention never mixes them.
+Prompts are left-padded so every row generates at the same buffer index. Pad tokens get
+segment 0 and real tokens segment 1, so attention never mixes them; positions count real
+tokens only, so a row's answer does not depend on how much it was padded.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from rf_jax.model import init_cache
 
 
 def left_pad(prompts: list[list[int]], length: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -22,20 +25,72 @@ def left_pad(prompts: list[list[int]], length: int, pad_id: int) -> tuple[np.nda
   return tokens, mask
 
 
-def greedy_decode(params, prompt_BP, prompt_mask_BP, *, graphdef, max_new: int,
-                  valid_vocab: int):
-  """Greedy tokens [B, max_new] by full recomputation at each step (simple, exact)."""
+def choose(logits_BV, rng, valid_vocab: int, temperature: float, top_k: int):
+  """Greedy when temperature == 0, else temperature / top-k sampling; ids >= valid_vocab never."""
+  V = logits_BV.shape[-1]
+  logits_BV = jnp.where(jnp.arange(V) < valid_vocab, logits_BV, -jnp.inf)
+  if temperature == 0:
+    return jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
+  logits_BV = logits_BV / temperature
+  if top_k:
+    kth = jax.lax.top_k(logits_BV, top_k)[0][:, -1:]
+    logits_BV = jnp.where(logits_BV >= kth, logits_BV, -jnp.inf)
+  return jax.random.categorical(rng, logits_BV, axis=-1).astype(jnp.int32)
+
+
+def sample(params, prompt_BP, prompt_mask_BP, rng, *, graphdef, max_new: int, valid_vocab: int,
+           eos_id: int, temperature: float = 0.0, top_k: int = 0, cache_len: int = 0):
+  """Generates [B, max_new] tokens; after a row's <eos> the row holds <eos>.
+
+  The cache has `cache_len` slots (default: prompt + max_new, or the attention window if
+  smaller). The loop stops early once every row has produced <eos>.
+  """
+  B, P = prompt_BP.shape
+  model = nnx.merge(graphdef, params)
+  cfg = model.cfg
+  S = cache_len or P + max_new
+  if cfg.attention_window:
+    S = min(S, cfg.attention_window)
+  cache = init_cache(cfg, B, S, jnp.dtype(cfg.dtype))
+  seg = prompt_mask_BP.astype(jnp.int32)
+  pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
+  n_real = seg.sum(axis=1)
+  logits, cache = model(prompt_BP, pos, seg, cache)
+  rng, key = jax.random.split(rng)
+  first = choose(logits[:, -1], key, valid_vocab, temperature, top_k)
+  out = jnp.full((B, max_new), eos_id, jnp.int32).at[:, 0].set(first)
+
+  def cond(carry):
+    i, _, _, done, _ = carry
+    return (i < max_new) & ~jnp.all(done)
+
+  def body(carry):
+    i, cache, out, done, rng = carry
+    tok = jax.lax.dynamic_slice_in_dim(out, i - 1, 1, axis=1)
+    step_pos = (n_real + i - 1)[:, None]
+    logits, cache = model(tok, step_pos, jnp.ones_like(tok), cache)
+    rng, key = jax.random.split(rng)
+    nxt = choose(logits[:, -1], key, valid_vocab, temperature, top_k)
+    nxt = jnp.where(done, eos_id, nxt)
+    out = jax.lax.dynamic_update_slice_in_dim(out, nxt[:, None], i, axis=1)
+    return i + 1, cache, out, done | (nxt == eos_id), rng
+
+  carry = (jnp.int32(1), cache, out, first == eos_id, rng)
+  return jax.lax.while_loop(cond, body, carry)[2]
+
+
+def decode_recompute(params, prompt_BP, prompt_mask_BP, *, graphdef, max_new: int,
+                     valid_vocab: int):
+  """Greedy tokens by re-running the whole sequence at every step: the slow reference."""
   B, P = prompt_BP.shape
   model = nnx.merge(graphdef, params)
   buf = jnp.concatenate([prompt_BP, jnp.zeros((B, max_new), prompt_BP.dtype)], axis=1)
   seg = jnp.concatenate([prompt_mask_BP, jnp.ones((B, max_new), prompt_mask_BP.dtype)], axis=1)
   pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
-  vocab_ok = jnp.arange(model.cfg.vocab_size) < valid_vocab
 
   def body(i, buf):
     logits = model(buf, pos, seg)[:, P - 1 + i]
-    nxt = jnp.argmax(jnp.where(vocab_ok, logits, -jnp.inf), axis=-1).astype(buf.dtype)
+    nxt = choose(logits, None, valid_vocab, 0.0, 0).astype(buf.dtype)
     return jax.lax.dynamic_update_slice_in_dim(buf, nxt[:, None], P + i, axis=1)
 
-  buf = jax.lax.fori_loop(0, max_new, body, buf)
-  return buf[:, P:]
+  return jax.lax.fori_loop(0, max_new, body, buf)[:, P:]

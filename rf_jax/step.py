@@ -21,17 +21,42 @@ def masked_xent(logits_BTV, targets_BT, mask_BT):
   return (nll * mask_BT).sum() / n, (correct * mask_BT).sum() / n
 
 
-def loss_fn(params, graphdef, batch):
+def exact_by_task_level(logits_BTV, batch, n_tasks: int, n_levels: int):
+  """Per (task, level): examples whose every answer token is the argmax, and examples.
+
+  An example is exact under teacher forcing iff greedy decoding reproduces it, so this
+  is greedy exact match, measured for free on training batches.
+  """
+  B, T = batch["targets"].shape
+  mask = batch["loss_mask"] > 0
+  wrong = mask & (jnp.argmax(logits_BTV, axis=-1) != batch["targets"])
+  seg = (jnp.arange(B)[:, None] * (T + 1) + batch["segment_ids"]).reshape(-1)
+  n_seg = B * (T + 1)
+  wrong_s = jax.ops.segment_sum(wrong.reshape(-1).astype(jnp.int32), seg, n_seg)
+  scored_s = jax.ops.segment_sum(mask.reshape(-1).astype(jnp.int32), seg, n_seg) > 0
+  key = batch["task_ids"] * n_levels + batch["levels"] - 1
+  key_s = jax.ops.segment_max(key.reshape(-1), seg, n_seg)
+  key_s = jnp.where(scored_s & (key_s >= 0), key_s, n_tasks * n_levels)  # dump bucket
+  n = n_tasks * n_levels + 1
+  exact = jax.ops.segment_sum((wrong_s == 0).astype(jnp.int32), key_s, n)[:-1]
+  count = jax.ops.segment_sum(jnp.ones_like(key_s), key_s, n)[:-1]
+  return exact.reshape(n_tasks, n_levels), count.reshape(n_tasks, n_levels)
+
+
+def loss_fn(params, graphdef, batch, n_tasks: int = 0, n_levels: int = 0):
   logits = apply_model(graphdef, params, batch)
   loss, acc = masked_xent(logits, batch["targets"], batch["loss_mask"])
-  return loss, {"token_accuracy": acc}
+  aux = {"token_accuracy": acc}
+  if n_tasks:
+    aux["exact"], aux["count"] = exact_by_task_level(logits, batch, n_tasks, n_levels)
+  return loss, aux
 
 
 def train_step(state, batch, *, graphdef, tx: optax.GradientTransformation,
-               schedule: optax.Schedule):
+               schedule: optax.Schedule, n_tasks: int = 0, n_levels: int = 0):
   """One AdamW step on the masked next-token loss. Pure: (state, batch) -> (state, metrics)."""
   (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state["params"], graphdef, batch)
+      state["params"], graphdef, batch, n_tasks, n_levels)
   updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
   params = optax.apply_updates(state["params"], updates)
   metrics = {

@@ -17,6 +17,7 @@ from etils import epath
 
 from rf_jax import tasks as tasks_lib
 from rf_jax.checkpoint import Checkpointer, to_json
+from rf_jax.curriculum import Curriculum
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
@@ -30,7 +31,8 @@ from rf_jax.vocab import Vocab, phase1_vocab
 
 
 def ensure_writable(workdir: str) -> epath.Path:
-  path = epath.Path(workdir)
+  """The workdir as an absolute path (Orbax needs one), checked writable up front."""
+  path = epath.Path(workdir if "://" in workdir else os.path.abspath(workdir))
   try:
     path.mkdir(parents=True, exist_ok=True)
     probe = path / f".write_probe_{jax.process_index()}"
@@ -80,6 +82,18 @@ def mesh_rules(config) -> tuple:
                for name, axes in config.mesh.rules)
 
 
+def make_curriculum(config, task_names) -> Curriculum:
+  c = config.get("curriculum", None) or {}
+  get = lambda k, d: c.get(k, d) if c else d
+  return Curriculum(
+      tuple(task_names), int(config.data.levels[0]), int(config.data.levels[1]),
+      kind=get("kind", "fixed"), total_steps=config.train.steps,
+      mix_lower=get("mix_lower", 0.25), raise_at=get("raise_at", 0.9),
+      lower_at=get("lower_at", 0.1), min_examples=get("min_examples", 200),
+      # longer than the prefetch buffer: see rf_jax/curriculum.py
+      lag=max(get("lag", 0), config.data.prefetch + 4))
+
+
 class _StopSignal:
   """Records SIGTERM (preemption) so the loop can save and exit at a step boundary."""
 
@@ -115,8 +129,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   for level in config.train.eval_levels:
     for name in task_names:
       tasks_lib.check_level(tasks_lib.get(name), level)
-  source = PackedTaskSource(mixture, vocab, config.data.seq_len, config.seed,
-                            config.data.use_trace)
+  curriculum = make_curriculum(config, task_names)
+  source = PackedTaskSource(mixture, curriculum, vocab, config.data.seq_len, config.seed,
+                            config.data.use_trace, config.train.batch_size)
   source[0]  # fail here, not in a prefetch thread, if an example cannot fit
   data_iter = make_iterator(source, config.train.batch_size, jax.process_index(),
                             jax.process_count(), config.data.num_threads, config.data.prefetch)
@@ -132,7 +147,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   # --- state: resume, else initialise ----------------------------------------------------
   ckpt = Checkpointer(str(workdir_path), t.keep_checkpoints, t.async_checkpoint)
-  restored = ckpt.restore_latest(abs_state, data_iter)
+  restored = ckpt.restore_latest(abs_state, data_iter,
+                                 on_meta=lambda m: curriculum.load_state(m.get("curriculum", {})))
   if restored:
     start, state, _ = restored
     writer.console(f"resumed from step {start} ({ckpt.directory}/{start})")
@@ -150,7 +166,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   # --- step ----------------------------------------------------------------------------
   bsh = batch_sharding(mesh)
-  step_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, schedule=schedule),
+  n_levels = max(tasks_lib.get(n).max_level for n in task_names)
+  step_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, schedule=schedule,
+                                      n_tasks=len(task_names), n_levels=n_levels),
                     in_shardings=(shardings, bsh), out_shardings=(shardings, None),
                     donate_argnums=0)
   evaluate = None
@@ -160,8 +178,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   def meta(step, metrics):
     return to_json({"config": config.to_dict(), "vocab": vocab.to_json(), "phase": config.phase,
-                    "step": step, "metrics": metrics, "model": vars(mcfg).copy()
-                    if hasattr(mcfg, "__dict__") else {}, "lineage": []})
+                    "step": step, "metrics": metrics, "curriculum": curriculum.state(),
+                    "lineage": []})
 
   # --- loop ----------------------------------------------------------------------------
   stop = _StopSignal()
@@ -169,8 +187,18 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   last, pending, interval = {}, None, []
   tokens_per_step = t.batch_size * config.data.seq_len
 
+  task_exact = np.zeros((len(task_names), 2))
+
   def finish_step(step, metrics):
     nonlocal last
+    metrics = dict(metrics)
+    exact, count = np.asarray(metrics.pop("exact")), np.asarray(metrics.pop("count"))
+    changes = curriculum.update(step, exact, count)
+    if changes:
+      writer.console(f"curriculum at step {step}: " + ", ".join(
+          f"{k} -> level {v} from step {step + curriculum.lag}" for k, v in changes.items()))
+    task_exact[:, 0] += exact.sum(axis=1)
+    task_exact[:, 1] += count.sum(axis=1)
     m = to_host(metrics)
     interval.append(m)
     if step == start + 1:
@@ -180,6 +208,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if step % t.log_every == 0 or step == t.steps:
       avg = {f"train/{k}": float(np.mean([x[k] for x in interval])) for k in interval[0]}
       avg.update(speed.report(step))
+      for i, name in enumerate(task_names):
+        if task_exact[i, 1]:
+          avg[f"train/exact/{name}"] = task_exact[i, 0] / task_exact[i, 1]
+        avg[f"curriculum/{name}"] = curriculum.current(name, step)
+      task_exact[:] = 0
       interval.clear()
       writer.write(step, avg)
       last = {**last, **avg}
@@ -220,6 +253,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         pending = None
         run_eval(step)
       if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.steps:
+        if pending is not None:
+          finish_step(*pending)  # the curriculum must have seen every step it saves
+          pending = None
         ckpt.save(step, state, data_iter, meta(step, last))
     if pending is not None:
       finish_step(*pending)

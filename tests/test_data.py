@@ -3,6 +3,7 @@ import pytest
 
 from rf_jax.data.packing import encode_example, pack_row
 from rf_jax.data.pipeline import make_iterator
+from rf_jax.curriculum import Curriculum
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
 from rf_jax.tasks import Example
@@ -12,7 +13,8 @@ V = phase1_vocab()
 
 
 def source(seq_len=64, seed=0, tasks=("copy", "add", "parity"), levels=(1, 2)):
-  return PackedTaskSource(TaskMixture.build(tasks, None, levels), V, seq_len, seed, False)
+  return PackedTaskSource(TaskMixture.build(tasks, None, levels), Curriculum(tasks, *levels), V,
+                          seq_len, seed, False, batch_size=4)
 
 
 def test_pack_row_masks_only_outputs_of_each_segment():

@@ -5,6 +5,7 @@ import jax
 import numpy as np
 import pytest
 
+from rf_jax.curriculum import Curriculum
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
@@ -47,7 +48,8 @@ def losses_on(shape, steps=3):
   graphdef, abs_params = abstract_model(mcfg, mesh, rules)
   shardings = state_shardings(abs_params, tx, mesh)
   state = init_state(mcfg, tx, mesh, rules, seed=0)
-  src = PackedTaskSource(TaskMixture.build(["copy", "add"], None, (1, 2)), vocab, 64, 0, False)
+  src = PackedTaskSource(TaskMixture.build(["copy", "add"], None, (1, 2)),
+                         Curriculum(("copy", "add"), 1, 2), vocab, 64, 0, False, batch_size=8)
   it = make_iterator(src, 8, 0, 1)
   step = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, schedule=schedule),
                  in_shardings=(shardings, batch_sharding(mesh)), out_shardings=(shardings, None),

@@ -26,21 +26,26 @@ def encode_example(vocab: Vocab, ex: Example, use_trace: bool) -> tuple[list[int
   return prompt + target, [0] * len(prompt) + [1] * len(target)
 
 
-def pack_row(seqs: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int) -> dict:
-  """Packs sequences into one row of `seq_len` model inputs (seq_len + 1 tokens).
+def pack_row(seqs: list[tuple], seq_len: int, pad_id: int) -> dict:
+  """Packs (ids, flags[, task_index, level]) sequences into one row of `seq_len` inputs.
 
-  Returns inputs/targets/positions/segment_ids/loss_mask, each [seq_len]. Segment 0 is
-  padding; positions restart at 0 in each segment; a target counts in the loss only
-  if it is an output token of the same segment as its input.
+  Returns inputs/targets/positions/segment_ids/loss_mask/task_ids/levels, each [seq_len].
+  Segment 0 is padding; positions restart at 0 in each segment; a target counts in the
+  loss only if it is an output token of the same segment as its input. task_ids and
+  levels (-1 / 0 on padding) let the step report accuracy per task and level.
   """
   n = seq_len + 1
   tokens = np.full(n, pad_id, np.int32)
   out_flag = np.zeros(n, np.int32)
   seg = np.zeros(n, np.int32)
   pos = np.zeros(n, np.int32)
+  task = np.full(n, -1, np.int32)
+  level = np.zeros(n, np.int32)
   at = 0
-  for i, (ids, flags) in enumerate(seqs):
+  for i, (ids, flags, *tag) in enumerate(seqs):
     k = len(ids)
+    if tag:
+      task[at:at + k], level[at:at + k] = tag
     if at + k > n:
       raise ValueError(f"sequences need {at + k} tokens, row has {n}")
     tokens[at:at + k] = ids
@@ -55,4 +60,6 @@ def pack_row(seqs: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int)
       "positions": pos[:-1],
       "segment_ids": seg[:-1],
       "loss_mask": (out_flag[1:].astype(bool) & same_segment).astype(np.float32),
+      "task_ids": task[:-1],
+      "levels": level[:-1],
   }

@@ -1,8 +1,9 @@
 """Index-addressable source of packed rows drawn from a weighted task mixture.
 
-Row `i` is a pure function of (seed, i): the tasks, levels and examples in it come
-from RNGs keyed by the row index. So the grain iterator's position is the whole
-data state, resume never replays or skips, and a process reads its own rows by
+Row `i` is a pure function of (seed, i, curriculum history): the tasks, levels and
+examples in it come from RNGs keyed by the row index, and its levels from the curriculum
+at step i // batch_size. So the grain iterator position plus the curriculum state is the
+whole data state: resume never replays or skips, and a process reads its own rows by
 slicing the index space.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from rf_jax import tasks as tasks_lib
+from rf_jax.curriculum import Curriculum
 from rf_jax.data.packing import encode_example, pack_row
 from rf_jax.errors import ConfigError
 from rf_jax.vocab import Vocab
@@ -25,7 +27,6 @@ MAX_EXAMPLES_PER_ROW = 4096  # keeps example indices of different rows disjoint
 class TaskMixture:
   names: tuple[str, ...]
   weights: tuple[float, ...]
-  levels: tuple[tuple[int, int], ...]  # per task, inclusive (lo, hi) training levels
 
   @classmethod
   def build(cls, names: Sequence[str], weights: Sequence[float] | None,
@@ -39,36 +40,35 @@ class TaskMixture:
       raise ConfigError(f"data.weights {weights} must be {len(names)} non-negative numbers "
                         "with a positive sum, one per task in data.tasks")
     lo, hi = (int(x) for x in level_range)
-    levels = []
     for t in found:
       tasks_lib.check_level(t, lo)
       tasks_lib.check_level(t, hi)
-      levels.append((lo, hi))
-    return cls(names, weights, tuple(levels))
+    return cls(names, weights)
 
 
 class PackedTaskSource:
   """grain random-access source: `src[i]` is packed row i (infinite in practice)."""
 
-  def __init__(self, mixture: TaskMixture, vocab: Vocab, seq_len: int, seed: int,
-               use_trace: bool):
+  def __init__(self, mixture: TaskMixture, curriculum: Curriculum, vocab: Vocab, seq_len: int,
+               seed: int, use_trace: bool, batch_size: int):
     self._tasks = [tasks_lib.get(n) for n in mixture.names]
     w = np.asarray(mixture.weights, np.float64)
     self._p = w / w.sum()
-    self._mixture, self._vocab = mixture, vocab
+    self._mixture, self._curriculum, self._vocab = mixture, curriculum, vocab
     self._seq_len, self._seed, self._use_trace = seq_len, seed, use_trace
+    self._batch_size = batch_size
 
   def __len__(self) -> int:
     return sys.maxsize
 
   def __getitem__(self, index: int) -> dict:
     rng = np.random.default_rng([self._seed, index])
+    step = index // self._batch_size
     seqs, used = [], 0
     for k in range(MAX_EXAMPLES_PER_ROW):
       t = int(rng.choice(len(self._tasks), p=self._p))
-      lo, hi = self._mixture.levels[t]
-      level = int(rng.integers(lo, hi + 1))
       task = self._tasks[t]
+      level = self._curriculum.draw(rng, task.name, step)
       ex = tasks_lib.make_example(task, self._seed, index * MAX_EXAMPLES_PER_ROW + k, level)
       ids, flags = encode_example(self._vocab, ex, self._use_trace)
       if used + len(ids) > self._seq_len + 1:
@@ -77,7 +77,7 @@ class PackedTaskSource:
                             f"{len(ids)} tokens, more than data.seq_len+1={self._seq_len + 1}; "
                             "raise data.seq_len or lower the levels")
         break
-      seqs.append((ids, flags))
+      seqs.append((ids, flags, t, level))
       used += len(ids)
     return pack_row(seqs, self._seq_len, self._vocab.pad_id)
 

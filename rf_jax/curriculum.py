@@ -1,0 +1,109 @@
+"""Which level each task's examples come from, as a function of the training step.
+
+Three kinds (config.curriculum.kind):
+- `fixed`: levels uniform in data.levels = (lo, hi).
+- `scheduled`: the current level rises linearly from lo to hi over the run.
+- `adaptive`: per task, the current level rises when the rolling exact-match rate at that
+  level is >= raise_at and falls when it is < lower_at (after `min_examples` examples).
+
+With `scheduled` and `adaptive`, a fraction `mix_lower` of examples come from the levels
+below the current one, so easier skills are rehearsed. An adaptive decision taken while
+processing step s applies from step s + lag: the data pipeline prefetches a few batches, and
+a lag longer than its buffer makes the level of every row a function of the saved history,
+so a resumed run sees exactly the data an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+
+import numpy as np
+
+from rf_jax.errors import ConfigError
+
+KINDS = ("fixed", "scheduled", "adaptive")
+
+
+@dataclasses.dataclass
+class Curriculum:
+  tasks: tuple[str, ...]
+  lo: int
+  hi: int
+  kind: str = "fixed"
+  total_steps: int = 1
+  mix_lower: float = 0.25
+  raise_at: float = 0.9
+  lower_at: float = 0.1
+  min_examples: int = 200
+  lag: int = 8
+  # task -> sorted [(from_step, level)]: the adaptive history, saved with checkpoints
+  history: dict = dataclasses.field(default_factory=dict)
+  # task -> [exact, count] at the current level since the last change
+  rolling: dict = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ConfigError(f"curriculum.kind must be one of {KINDS}, got {self.kind!r}")
+    if not 1 <= self.lo <= self.hi:
+      raise ConfigError(f"data.levels ({self.lo}, {self.hi}) must satisfy 1 <= lo <= hi")
+    for t in self.tasks:
+      self.history.setdefault(t, [(0, self.lo)])
+      self.rolling.setdefault(t, [0, 0])
+
+  def current(self, task: str, step: int) -> int:
+    """The task's current level at `step` (the top level for `fixed`)."""
+    if self.kind == "fixed":
+      return self.hi
+    if self.kind == "scheduled":
+      frac = min(max(step, 0) / max(self.total_steps, 1), 1.0)
+      return min(self.lo + int(frac * (self.hi - self.lo + 1)), self.hi)
+    hist = self.history[task]
+    i = bisect.bisect_right([s for s, _ in hist], step) - 1
+    return hist[max(i, 0)][1]
+
+  def draw(self, rng: np.random.Generator, task: str, step: int) -> int:
+    """The level of one example of `task` in the batch of `step`."""
+    if self.kind == "fixed":
+      return int(rng.integers(self.lo, self.hi + 1))
+    cur = self.current(task, step)
+    if cur > self.lo and rng.random() < self.mix_lower:
+      return int(rng.integers(self.lo, cur))
+    return cur
+
+  def update(self, step: int, exact: np.ndarray, count: np.ndarray) -> dict[str, int]:
+    """Feeds one step's teacher-forced exact matches ([task, level-1] arrays); returns changes.
+
+    Teacher-forced exact match (every answer token is the argmax) is the same event as a
+    greedy decode reproducing the answer, so no sampling is needed to measure it.
+    """
+    changes = {}
+    if self.kind != "adaptive":
+      return changes
+    for i, task in enumerate(self.tasks):
+      cur = self.current(task, step)
+      pending = self.history[task][-1][0] > step  # a change not yet in force
+      if pending:
+        continue
+      r = self.rolling[task]
+      r[0] += int(exact[i, cur - 1])
+      r[1] += int(count[i, cur - 1])
+      if r[1] < self.min_examples:
+        continue
+      rate = r[0] / r[1]
+      new = cur + 1 if rate >= self.raise_at else cur - 1 if rate < self.lower_at else cur
+      new = min(max(new, self.lo), self.hi)
+      if new != cur:
+        self.history[task].append((step + self.lag, new))
+        changes[task] = new
+      self.rolling[task] = [0, 0] if new != cur else [r[0] // 2, r[1] // 2]  # decay old evidence
+    return changes
+
+  def state(self) -> dict:
+    return {"history": {t: [list(x) for x in h] for t, h in self.history.items()},
+            "rolling": {t: list(r) for t, r in self.rolling.items()}}
+
+  def load_state(self, state: dict) -> None:
+    for t in self.tasks:
+      if t in state.get("history", {}):
+        self.history[t] = [tuple(x) for x in state["history"][t]]
+        self.rolling[t] = list(state["rolling"][t])
