@@ -6,7 +6,9 @@ e.g. `--config.train.steps=200 --config.mesh.shape='(2,2,2)'`.
 """
 import ml_collections
 
-ALL_TASKS = "copy,reverse,sort,add,parity,dyck"
+# All built-in families (rf_jax/tasks/algorithmic.py and reasoning.py).
+ALL_TASKS = ("copy,reverse,sort,add,parity,dyck,mul,modarith,pointer,reach,boolean,eca,stack,"
+             "kdyck,induct")
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
@@ -24,8 +26,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict(dict(
       tasks=ALL_TASKS,          # comma-separated registered task names
       weights="",               # comma-separated, one per task; empty = uniform
-      levels=(1, 2),            # inclusive range of training levels
-      seq_len=64,               # tokens per packed row
+      levels=(1, 3),            # inclusive range of training levels; 4 stays held out
+      seq_len=128,              # tokens per packed row (level-4 examples need ~85)
       use_trace=False,          # train on step-by-step traces where tasks have them
       task_modules="",          # comma-separated modules or .py files defining extra tasks
       num_threads=1,
@@ -33,14 +35,14 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   ))
 
   c.curriculum = ml_collections.ConfigDict(dict(
-      kind="fixed",             # fixed | scheduled | adaptive (rf_jax/curriculum.py)
+      kind="adaptive",          # fixed | scheduled | adaptive (rf_jax/curriculum.py)
       mix_lower=0.25,           # share of examples from levels below the current one
       raise_at=0.9, lower_at=0.1, min_examples=200,
       lag=0,                    # steps before a decision applies; at least prefetch + 4
   ))
 
   c.train = ml_collections.ConfigDict(dict(
-      steps=1000, batch_size=64, learning_rate=3e-3, warmup_steps=100, end_lr_fraction=0.1,
+      steps=1000, batch_size=32, learning_rate=3e-3, warmup_steps=100, end_lr_fraction=0.1,
       weight_decay=0.1, b1=0.9, b2=0.98, grad_clip=1.0,
       log_every=50, eval_every=400, eval_examples=64, eval_levels=(1, 2),
       checkpoint_every=400, keep_checkpoints=3, async_checkpoint=True,
@@ -55,7 +57,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 
   if preset == "tiny":
     c.model.update(d_model=32, n_layers=2, n_heads=2, mlp_dim=64)
-    c.data.update(seq_len=64)
+    c.data.update(tasks="copy,reverse,sort,add,parity,dyck", levels=(1, 2), seq_len=64)
+    c.curriculum.kind = "fixed"
     c.train.update(steps=20, batch_size=8, warmup_steps=2, log_every=5, eval_every=10,
                    eval_examples=8, eval_levels=(1,), checkpoint_every=10)
   elif preset == "bench":

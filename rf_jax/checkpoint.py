@@ -141,19 +141,5 @@ def _sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
-def read_meta(workdir: str, step: int | None = None) -> dict:
-  """The JSON metadata of a checkpoint, without building a model."""
-  directory = epath.Path(workdir) / "checkpoints"
-  if not directory.exists():
-    raise ConfigError(f"no checkpoints under {workdir}; pass a workdir that a training run wrote")
-  mngr = ocp.CheckpointManager(directory, item_names=ITEMS)
-  step = mngr.latest_step() if step is None else step
-  if step is None:
-    raise ConfigError(f"no checkpoints under {directory}")
-  meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-  mngr.close()
-  return meta
-
-
 def to_json(obj) -> Any:
   return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))

@@ -46,6 +46,11 @@ class ModelConfig:
       raise ValueError("model.attention_window must be >= 0 (0 means full attention)")
 
 
+def _capturing(module: nnx.Module) -> bool:
+  """True inside `nnx.capture`: sow only then, so training never stores intermediates."""
+  return hasattr(module, "__captures__")
+
+
 def _param(rngs: nnx.Rngs, shape, axes, dtype, std: float) -> nnx.Param:
   init = nnx.with_partitioning(nnx.initializers.normal(std), axes)
   return nnx.Param(init(rngs.params(), shape, dtype))
@@ -118,6 +123,8 @@ class Attention(nnx.Module):
     mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, cfg.attention_window)
     logits = jnp.where(mask[:, None], logits, NEG_INF)
     probs = jax.nn.softmax(logits, axis=-1).astype(dt)
+    if _capturing(self):  # only under nnx.capture (rf_jax.api.inspect), never in training
+      self.sow(nnx.Intermediate, "attention", probs)
     out = jnp.einsum("bhts,bhsk->bthk", probs, values).reshape(B * T, H * K)
     out = (out @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
     return out, new_cache
@@ -207,7 +214,11 @@ class Transformer(nnx.Module):
     if cache is None:
       block_fn = nnx.remat(_apply_block) if self.cfg.remat else _apply_block
       for block in self.blocks:
+        if _capturing(self):
+          self.sow(nnx.Intermediate, "hidden", x)  # the residual stream entering each block
         x = block_fn(block, x, positions_BT, segment_ids_BT)
+      if _capturing(self):
+        self.sow(nnx.Intermediate, "hidden", x)
     else:
       layers = []
       for block, layer_cache in zip(self.blocks, cache["layers"]):

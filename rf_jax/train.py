@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 
 import jax
@@ -21,7 +22,7 @@ from rf_jax.curriculum import Curriculum
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
-from rf_jax.evaluate import evaluator_for
+from rf_jax.evaluate import TrainingEvaluator
 from rf_jax.metrics import MetricWriter, Throughput, format_duration, peak_flops_per_device, to_host
 from rf_jax.model import ModelConfig, flops_per_token, param_count
 from rf_jax.sharding import batch_sharding, check_batch, make_global_batch, make_mesh
@@ -51,8 +52,11 @@ def import_task_modules(spec: str) -> None:
       if not os.path.exists(entry):
         raise ConfigError(f"data.task_modules: file {entry} does not exist")
       name = "rf_jax_user_" + os.path.splitext(os.path.basename(entry))[0]
+      if name in sys.modules:  # already registered (e.g. train then evaluate in one process)
+        continue
       spec_ = importlib.util.spec_from_file_location(name, entry)
       module = importlib.util.module_from_spec(spec_)
+      sys.modules[name] = module
       spec_.loader.exec_module(module)
     else:
       try:
@@ -172,8 +176,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                     in_shardings=(shardings, bsh), out_shardings=(shardings, None),
                     donate_argnums=0)
   evaluate = None
-  if t.eval_every or t.eval_levels:
-    evaluate = evaluator_for(task_names, tuple(t.eval_levels), t.eval_examples, config.seed,
+  if t.eval_levels:
+    evaluate = TrainingEvaluator(task_names, tuple(t.eval_levels), t.eval_examples, config.seed,
                              vocab, config.data.use_trace, graphdef, mesh)
 
   def meta(step, metrics):
@@ -270,6 +274,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   last["wall_time_s"] = time.time() - t_start
   if jax.process_index() == 0 and step > start:
     (workdir_path / "final_metrics.json").write_text(json.dumps({"step": step, **last}, indent=1))
+    if evaluate is not None and not stop.requested:
+      (workdir_path / "final_samples.json").write_text(json.dumps(evaluate.samples(), indent=0))
   writer.console(f"done at step {step} in {format_duration(last['wall_time_s'])}; "
                  f"checkpoints in {ckpt.directory}")
   writer.close()

@@ -38,3 +38,8 @@ def test_user_task_file_trains_and_evaluates(tmp_path, monkeypatch):
   assert 0.0 <= final["eval/double/L3/score"] <= 1.0
   saved = json.loads((tmp_path / "w" / "final_metrics.json").read_text())
   assert saved["step"] == 10
+  # The evaluator finds the task through the run's saved config, too.
+  from rf_jax import evaluate
+  assert evaluate.main(["--workdir=w", "--examples=2"]) == 0
+  report = json.loads((tmp_path / "w" / "eval" / "step_10.json").read_text())
+  assert set(report["families"]["double"]["levels"]) == {"1", "2", "3"}

@@ -258,6 +258,7 @@ class Stack(Task):
   """
   name = "stack"
   max_level = 4
+  syntax = "+*dsp"  # opcodes: what a renamed-syntax probe permutes
   _LEN = ((2, 3), (4, 6), (6, 10), (9, 14))
   _CAP = (3, 4, 5, 5)
 

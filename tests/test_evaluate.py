@@ -1,0 +1,104 @@
+"""The transfer evaluator: report, plots, --compare, and its bad-input errors."""
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from rf_jax import evaluate, sharding, tasks, train
+from rf_jax.transfer import esolang, renamed
+from rf_jax.vocab import phase1_vocab
+
+from helpers import load_config
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("run") / "w"
+  config = load_config()
+  config.train.update(steps=10, eval_every=0, eval_levels=(), checkpoint_every=0)
+  config.mesh.shape = (1, 1, 1)
+  real = sharding.make_mesh
+  train.make_mesh = lambda shape: real(shape, jax.devices()[:1])
+  try:
+    train.run(config, str(workdir))
+  finally:
+    train.make_mesh = real
+  return workdir
+
+
+def test_report_json_png_and_table(run_dir, capsys):
+  assert evaluate.main([f"--workdir={run_dir}", "--examples=4"]) == 0
+  out = capsys.readouterr().out
+  assert "in-dist" in out and "renamed" in out and "esolang" in out
+  rep = json.loads((run_dir / "eval" / "step_10.json").read_text())
+  assert set(rep["families"]) == {"copy", "reverse", "sort", "add", "parity", "dyck"}
+  fam = rep["families"]["add"]
+  assert set(fam["levels"]) == {"1", "2", "3", "4"}
+  assert 0 <= fam["in_distribution"] <= 1 and 0 <= fam["out_of_distribution"] <= 1
+  assert 0 <= fam["renamed"] <= 1 and set(rep["esolang"]["levels"]) == {"1", "2", "3", "4"}
+  png = (run_dir / "eval" / "step_10.png").read_bytes()
+  assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+  assert list((run_dir / "eval").glob("events.out.tfevents.*"))
+
+
+def test_compare_plots_side_by_side_and_refuses_another_vocabulary(run_dir, tmp_path, capsys):
+  other = tmp_path / "other"
+  shutil.copytree(run_dir, other)
+  assert evaluate.main([f"--workdir={run_dir}", f"--compare={other}", "--examples=2"]) == 0
+  assert (run_dir / "eval" / "compare.png").exists()
+  meta_path = other / "checkpoints" / "10" / "meta" / "metadata"
+  meta = json.loads(meta_path.read_text())
+  meta["vocab"]["tokens"].append("<extra>")
+  meta_path.write_text(json.dumps(meta))
+  assert evaluate.main([f"--workdir={run_dir}", f"--compare={other}", "--examples=2"]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.startswith("error: run ") and "different vocabulary" in err and "\n" not in err
+
+
+def test_missing_checkpoint_and_missing_metadata(run_dir, tmp_path, capsys):
+  assert evaluate.main([f"--workdir={tmp_path / 'nothing'}"]) == 2
+  assert "no checkpoints under" in capsys.readouterr().err
+  broken = tmp_path / "nometa"
+  shutil.copytree(run_dir, broken)
+  shutil.rmtree(broken / "checkpoints" / "10" / "meta")
+  assert evaluate.main([f"--workdir={broken}"]) == 2
+  err = capsys.readouterr().err
+  assert "has no metadata" in err and err.count("\n") == 1
+
+
+def test_unknown_family_or_step(run_dir, capsys):
+  assert evaluate.main([f"--workdir={run_dir}", "--families=copy,nope"]) == 2
+  assert "unknown task 'nope'" in capsys.readouterr().err
+  assert evaluate.main([f"--workdir={run_dir}", "--step=999"]) == 2
+  assert "no checkpoint at step 999" in capsys.readouterr().err
+
+
+def test_renamed_syntax_keeps_the_problem():
+  v = phase1_vocab()
+  for name in tasks.names():
+    task = tasks.get(name)
+    for i in range(20):
+      ex = tasks.make_example(task, 0, i, 2)
+      r = renamed(task, ex, np.random.default_rng(i))
+      doc, body = r.prompt.split("\n")
+      mapping = {}
+      for part in doc.split(", ")[1:]:
+        new, old = part.split(" is ")
+        mapping[new] = old
+      back = lambda s: "".join(mapping.get(c, c) for c in s)
+      assert back(body.split(":", 1)[1]) == ex.prompt.split(":", 1)[1]
+      assert back(r.answer) == ex.answer
+      v.encode(r.prompt + r.answer)
+  add = tasks.get("add")
+  ex = tasks.make_example(add, 0, 0, 1)
+  assert "+" not in renamed(add, ex, np.random.default_rng(0)).prompt.split("\n")[1]
+
+
+def test_esolang_probe_is_answerable():
+  from rf_jax.esolang import BF_DOC, run_bf
+  ex = esolang(np.random.default_rng(3), 2)
+  doc, program = ex.prompt.split("\n")
+  assert doc == BF_DOC and program.startswith("bf:")
+  assert run_bf(program[3:]).output.decode() == ex.answer
