@@ -47,6 +47,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       log_every=50, eval_every=400, eval_examples=64, eval_levels=(1, 2),
       checkpoint_every=400, keep_checkpoints=3, async_checkpoint=True,
       peak_flops=0.0,           # per-device FLOP/s for MFU; 0 = table or measured
+      preemption_sync_every=10, # with several processes: steps between SIGTERM agreements
   ))
 
   c.mesh = ml_collections.ConfigDict(dict(

@@ -1,7 +1,12 @@
-"""Benchmarks (never timed unit tests): python -m rf_jax.bench [--only=sampler] [--new=256]
+"""Benchmarks (never timed unit tests): python -m rf_jax.bench [--config=configs/phase1.py:bench]
 
-sampler: greedy decoding of `--new` tokens with the KV cache against full recomputation,
-for the default phase-1 model, batch `--batch`, prompts of `--prompt` tokens.
+Prints one table for the config's model on this machine:
+  train     the trainer's jitted step (the code path of rf_jax.train): tokens/s, MFU
+  floor     a minimal hand-written JAX step of the same model and optimizer (no NNX, no
+            framework): the floor of framework overhead
+  data      the grain pipeline's rows/s against the rows/s the train step consumes
+  ckpt      how long an async Orbax save blocks the loop, as a share of one step
+  sampler   greedy decoding with the KV cache against full recomputation
 """
 from __future__ import annotations
 
@@ -9,79 +14,249 @@ import argparse
 import functools
 import importlib.util
 import os
+import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def load_config(path: str, preset: str = ""):
-  spec = importlib.util.spec_from_file_location("bench_config", path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
+def load_config(spec: str):
+  path, _, preset = spec.partition(":")
+  module_spec = importlib.util.spec_from_file_location("bench_config", path)
+  mod = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(mod)
   return mod.get_config(preset)
 
 
-def timed(fn, *args, repeats: int = 3) -> tuple[float, object]:
-  out = jax.block_until_ready(fn(*args))  # compile + warm up
+def best_time(fn, *args, repeats: int = 3) -> float:
+  jax.block_until_ready(fn(*args))  # compile and warm up
   best = float("inf")
   for _ in range(repeats):
     t = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
+    jax.block_until_ready(fn(*args))
     best = min(best, time.perf_counter() - t)
-  return best, out
+  return best
 
 
-def bench_sampler(config, new: int, batch: int, prompt_len: int) -> dict:
+class Setup:
+  """The pieces rf_jax.train builds, on one device."""
+
+  def __init__(self, config):
+    from rf_jax.curriculum import Curriculum
+    from rf_jax.data.tasks import PackedTaskSource, TaskMixture
+    from rf_jax.sharding import make_mesh
+    from rf_jax.train import mesh_rules, model_config, split_names
+    from rf_jax.train_state import abstract_model, make_optimizer, make_schedule, state_shardings
+    from rf_jax.vocab import phase1_vocab
+    self.config, t = config, config.train
+    self.vocab = phase1_vocab()
+    self.mcfg = model_config(config, self.vocab)
+    self.mesh = make_mesh((1, 1, 1), jax.devices()[:1])
+    self.rules = mesh_rules(config)
+    self.schedule = make_schedule(t.learning_rate, t.warmup_steps, max(t.steps, 100))
+    self.tx = make_optimizer(self.schedule, t.weight_decay, t.b1, t.b2, t.grad_clip)
+    self.graphdef, self.abs_params = abstract_model(self.mcfg, self.mesh, self.rules)
+    self.shardings = state_shardings(self.abs_params, self.tx, self.mesh)
+    names = split_names(config.data.tasks)
+    lo, hi = config.data.levels
+    self.source = PackedTaskSource(TaskMixture.build(names, None, (lo, hi)),
+                                   Curriculum(tuple(names), lo, hi), self.vocab,
+                                   config.data.seq_len, config.seed, False, t.batch_size)
+    self.tokens_per_step = t.batch_size * config.data.seq_len
+
+  def state(self):
+    from rf_jax.train_state import init_state
+    return init_state(self.mcfg, self.tx, self.mesh, self.rules, 0)
+
+  def batch(self):
+    from rf_jax.data.pipeline import make_iterator
+    from rf_jax.sharding import make_global_batch
+    it = make_iterator(self.source, self.config.train.batch_size, 0, 1)
+    return make_global_batch(next(it), self.mesh)
+
+
+# --- the minimal hand-written step: same math as rf_jax.model, plain functions ------------
+
+def _rms(x, scale, eps):
+  x32 = x.astype(jnp.float32)
+  return (x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, -1, keepdims=True) + eps) * scale).astype(x.dtype)
+
+
+def _rope(x, pos, base):
+  half = x.shape[-1] // 2
+  ang = pos[..., None].astype(jnp.float32) * base ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  sin, cos = jnp.sin(ang)[:, :, None], jnp.cos(ang)[:, :, None]
+  x1, x2 = jnp.split(x, 2, -1)
+  return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
+
+
+def handwritten_loss(p, batch, cfg):
+  tok, pos, seg = batch["inputs"], batch["positions"], batch["segment_ids"]
+  B, T = tok.shape
+  D, H = cfg.d_model, cfg.n_heads
+  K = D // H
+  x = p["embed"][tok]
+  mask = (seg[:, :, None] == seg[:, None, :]) & (pos[:, None, :] <= pos[:, :, None])
+  for i in range(cfg.n_layers):
+    b = p["blocks"][i]
+    h = _rms(x, b["attn_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
+    q, k, v = ((h @ b["attn"][w].reshape(D, H * K)).reshape(B, T, H, K) for w in ("wq", "wk", "wv"))
+    q, k = _rope(q, pos, cfg.rope_base), _rope(k, pos, cfg.rope_base)
+    s = jnp.einsum("bthk,bshk->bhts", q, k) * K ** -0.5
+    a = jax.nn.softmax(jnp.where(mask[:, None], s, -1e30), -1)
+    o = jnp.einsum("bhts,bshk->bthk", a, v).reshape(B * T, H * K)
+    x = x + (o @ b["attn"]["wo"].reshape(H * K, D)).reshape(B, T, D)
+    h = _rms(x, b["mlp_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
+    m = jax.nn.silu(h @ b["mlp"]["w_gate"]) * (h @ b["mlp"]["w_up"])
+    x = x + (m @ b["mlp"]["w_down"]).reshape(B, T, D)
+  logits = (_rms(x, p["final_norm"]["scale"], cfg.norm_eps).reshape(B * T, D) @ p["unembed"])
+  logp = jax.nn.log_softmax(logits.reshape(B, T, -1))
+  nll = -jnp.take_along_axis(logp, batch["targets"][..., None], -1)[..., 0]
+  return (nll * batch["loss_mask"]).sum() / jnp.maximum(batch["loss_mask"].sum(), 1.0)
+
+
+def handwritten_step(state, batch, *, cfg, tx):
+  loss, grads = jax.value_and_grad(handwritten_loss)(state["params"], batch, cfg)
+  updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+  return {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
+          "step": state["step"] + 1}, loss
+
+
+# --- the benchmarks ---------------------------------------------------------------------
+
+def bench_train(s: Setup, peak: float) -> dict:
+  from rf_jax.model import flops_per_token
+  from rf_jax.sharding import batch_sharding
+  from rf_jax.step import train_step
+  fpt = flops_per_token(s.mcfg, s.config.data.seq_len)
+  bsh = batch_sharding(s.mesh)
+  batch = s.batch()
+  out = {}
+  trainer = jax.jit(functools.partial(train_step, graphdef=s.graphdef, tx=s.tx, schedule=s.schedule),
+                    in_shardings=(s.shardings, bsh), out_shardings=(s.shardings, None),
+                    donate_argnums=0)
+  floor = jax.jit(functools.partial(handwritten_step, cfg=s.mcfg, tx=s.tx),
+                  in_shardings=(s.shardings, bsh), out_shardings=(s.shardings, None),
+                  donate_argnums=0)
+  with jax.set_mesh(s.mesh):
+    for name, fn in (("train", trainer), ("floor", floor)):
+      state = s.state()
+      t0 = time.perf_counter()
+      compiled = fn.lower(state, batch).compile()
+      compile_s = time.perf_counter() - t0
+      state, _ = compiled(state, batch)
+      jax.block_until_ready(state)
+      times = []
+      for _ in range(5):
+        t = time.perf_counter()
+        state, m = compiled(state, batch)
+        jax.block_until_ready((state, m))
+        times.append(time.perf_counter() - t)
+      step_s = float(np.median(times))
+      mem = compiled.memory_analysis()
+      out[name] = {"step_s": step_s, "tokens_per_s": s.tokens_per_step / step_s,
+                   "mfu": s.tokens_per_step * fpt / step_s / peak, "compile_s": compile_s,
+                   "temp_mb": getattr(mem, "temp_size_in_bytes", 0) / 2**20}
+  return out
+
+
+def bench_data(s: Setup, step_s: float) -> dict:
+  from rf_jax.data.pipeline import make_iterator
+  it = make_iterator(s.source, s.config.train.batch_size, 0, 1)
+  next(it)
+  n, t = 0, time.perf_counter()
+  while time.perf_counter() - t < 3.0:
+    next(it)
+    n += 1
+  rows_per_s = n * s.config.train.batch_size / (time.perf_counter() - t)
+  need = s.config.train.batch_size / step_s
+  return {"rows_per_s": rows_per_s, "needed_rows_per_s": need, "ratio": rows_per_s / need}
+
+
+def bench_checkpoint(s: Setup, step_s: float) -> dict:
+  from rf_jax.checkpoint import Checkpointer
+  state = s.state()
+  with tempfile.TemporaryDirectory() as d:
+    ckpt = Checkpointer(d, keep=2)
+    ckpt.save(1, state, None, {"bench": True})  # first save sets up the async machinery
+    ckpt.wait()
+    blocks = []
+    for step in (2, 3, 4):
+      t = time.perf_counter()
+      ckpt.save(step, state, None, {"bench": True})
+      blocks.append(time.perf_counter() - t)
+      ckpt.wait()
+    ckpt.close()
+  block = float(np.median(blocks))
+  return {"blocking_s": block, "share_of_step": block / step_s}
+
+
+def bench_sampler(s: Setup, new: int, batch: int, prompt_len: int) -> dict:
   from rf_jax.sampling import decode_recompute, sample
-  from rf_jax.sharding import make_mesh
-  from rf_jax.train import mesh_rules, model_config
-  from rf_jax.train_state import abstract_model, init_params_fn
-  from rf_jax.vocab import phase1_vocab
-  vocab = phase1_vocab()
-  mcfg = model_config(config, vocab)
-  mesh = make_mesh((1, 1, 1), jax.devices()[:1])
-  rules = mesh_rules(config)
-  graphdef, _ = abstract_model(mcfg, mesh, rules)
-  with jax.set_mesh(mesh):
-    params = jax.jit(init_params_fn(mcfg, rules))(jnp.uint32(0))
+  params = s.state()["params"]
   rng = np.random.default_rng(0)
-  tokens = jnp.asarray(rng.integers(6, vocab.size, size=(batch, prompt_len)), jnp.int32)
+  tokens = jnp.asarray(rng.integers(6, s.vocab.size, size=(batch, prompt_len)), jnp.int32)
   mask = jnp.ones_like(tokens)
   # eos_id=-1: never stop early, so both paths produce exactly `new` tokens.
-  cached = jax.jit(functools.partial(sample, graphdef=graphdef, max_new=new,
-                                     valid_vocab=vocab.size, eos_id=-1))
-  full = jax.jit(functools.partial(decode_recompute, graphdef=graphdef, max_new=new,
-                                   valid_vocab=vocab.size))
-  with jax.set_mesh(mesh):
-    t_cached, a = timed(cached, params, tokens, mask, jax.random.key(0))
-    t_full, b = timed(full, params, tokens, mask, repeats=1)
-  same = float(np.mean(np.asarray(a) == np.asarray(b)))
-  return {"new_tokens": new, "batch": batch, "prompt": prompt_len,
-          "cached_s": t_cached, "recompute_s": t_full, "speedup": t_full / t_cached,
-          "cached_tokens_per_s": batch * new / t_cached, "same_tokens": same}
+  cached = jax.jit(functools.partial(sample, graphdef=s.graphdef, max_new=new,
+                                     valid_vocab=s.vocab.size, eos_id=-1))
+  full = jax.jit(functools.partial(decode_recompute, graphdef=s.graphdef, max_new=new,
+                                   valid_vocab=s.vocab.size))
+  with jax.set_mesh(s.mesh):
+    t_cached = best_time(cached, params, tokens, mask, jax.random.key(0))
+    t_full = best_time(full, params, tokens, mask, repeats=1)
+    same = np.mean(np.asarray(cached(params, tokens, mask, jax.random.key(0)))
+                   == np.asarray(full(params, tokens, mask)))
+  return {"cached_s": t_cached, "recompute_s": t_full, "speedup": t_full / t_cached,
+          "tokens_per_s": batch * new / t_cached, "same_tokens": float(same),
+          "batch": batch, "new": new, "prompt": prompt_len}
 
 
 def main(argv=None) -> None:
-  p = argparse.ArgumentParser(prog="python -m rf_jax.bench", description=__doc__)
+  from rf_jax.metrics import peak_flops_per_device
+  from rf_jax.model import param_count
+  p = argparse.ArgumentParser(prog="python -m rf_jax.bench", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--config", default=os.path.join(ROOT, "configs", "phase1.py"))
-  p.add_argument("--only", default="sampler")
+  p.add_argument("--only", default="train,data,ckpt,sampler")
   p.add_argument("--new", type=int, default=256)
   p.add_argument("--batch", type=int, default=8)
   p.add_argument("--prompt", type=int, default=32)
   args = p.parse_args(argv)
-  path, _, preset = args.config.partition(":")
-  config = load_config(path, preset)
-  print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}, jax {jax.__version__}")
-  if "sampler" in args.only:
-    r = bench_sampler(config, args.new, args.batch, args.prompt)
-    print(f"sampler ({r['batch']} x {r['new_tokens']} new tokens after a {r['prompt']}-token prompt):"
-          f" KV cache {r['cached_s']:.2f}s ({r['cached_tokens_per_s']:,.0f} tok/s), "
-          f"recompute {r['recompute_s']:.2f}s -> {r['speedup']:.1f}x faster; "
-          f"same tokens: {100 * r['same_tokens']:.1f}%")
+  config = load_config(args.config)
+  s = Setup(config)
+  peak, src = peak_flops_per_device(config.train.get("peak_flops", 0.0))
+  only = args.only.split(",")
+  print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}; peak "
+        f"{peak / 1e9:.0f} GFLOP/s ({src}); model {param_count(s.abs_params) / 1e6:.1f}M params, "
+        f"batch {config.train.batch_size} x {config.data.seq_len} tokens")
+  step_s = None
+  if "train" in only:
+    r = bench_train(s, peak)
+    step_s = r["train"]["step_s"]
+    for name in ("train", "floor"):
+      x = r[name]
+      print(f"{name:<8} {x['step_s'] * 1000:8.1f} ms/step {x['tokens_per_s']:10,.0f} tok/s  "
+            f"MFU {100 * x['mfu']:5.1f}%  compile {x['compile_s']:.1f}s  temp {x['temp_mb']:.0f} MiB")
+    print(f"{'':<8} trainer step / hand-written step = {r['train']['step_s'] / r['floor']['step_s']:.3f}")
+  if "data" in only:
+    x = bench_data(s, step_s or 1.0)
+    print(f"data     {x['rows_per_s']:10,.0f} rows/s; the step consumes {x['needed_rows_per_s']:,.0f} "
+          f"rows/s -> {x['ratio']:.1f}x")
+  if "ckpt" in only:
+    x = bench_checkpoint(s, step_s or 1.0)
+    print(f"ckpt     async save blocks {x['blocking_s'] * 1000:.1f} ms = "
+          f"{100 * x['share_of_step']:.2f}% of a step")
+  if "sampler" in only:
+    x = bench_sampler(s, args.new, args.batch, args.prompt)
+    print(f"sampler  {x['batch']} x {x['new']} new tokens after {x['prompt']}: KV cache "
+          f"{x['cached_s']:.2f}s ({x['tokens_per_s']:,.0f} tok/s), recompute {x['recompute_s']:.2f}s"
+          f" -> {x['speedup']:.1f}x; same tokens {100 * x['same_tokens']:.1f}%")
 
 
 if __name__ == "__main__":

@@ -56,16 +56,22 @@ class Checkpointer:
     """Restores meta first and calls `on_meta(meta)`, then state and data.
 
     The order matters: restoring the iterator starts its prefetching, so anything the data
-    source reads (the curriculum) must already be in place.
+    source reads (the curriculum) must already be in place. The iterator is left alone when
+    the checkpoint was written by another number of processes (see train.run).
     """
     meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     if on_meta is not None:
       on_meta(meta)
     args = {"state": ocp.args.StandardRestore(abstract_state)}
-    if data_iter is not None:
+    if data_iter is not None and self.has_data_for_this_process(step):
       args["data"] = grain.checkpoint.CheckpointRestore(data_iter)
     out = self._manager.restore(step, args=ocp.args.Composite(**args))
     return out["state"], meta
+
+  def has_data_for_this_process(self, step: int) -> bool:
+    """grain saves one iterator state per process: none fits another process count."""
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    return (self.directory / str(step) / "data" / name).exists()
 
   def restore_latest(self, abstract_state, data_iter, on_meta=None):
     """(step, state, meta) from the newest checkpoint that restores, or None if none do.

@@ -99,14 +99,27 @@ def make_curriculum(config, task_names) -> Curriculum:
 
 
 class _StopSignal:
-  """Records SIGTERM (preemption) so the loop can save and exit at a step boundary."""
+  """Records SIGTERM (preemption) so the loop can save and exit at a step boundary.
 
-  def __init__(self):
-    self.requested = False
+  With several processes, they agree every `sync_every` steps (any one signalled stops
+  all), so every process saves the same step.
+  """
+
+  def __init__(self, sync_every: int):
+    self._flag = False
+    self._sync_every = max(1, sync_every)
     self._previous = signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):
-    self.requested = True
+    self._flag = True
+
+  def should_stop(self, step: int) -> bool:
+    if jax.process_count() == 1:
+      return self._flag
+    if step % self._sync_every:
+      return False
+    from jax.experimental import multihost_utils
+    return bool(multihost_utils.process_allgather(np.int32(self._flag)).max())
 
   def restore(self):
     signal.signal(signal.SIGTERM, self._previous)
@@ -156,6 +169,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if restored:
     start, state, _ = restored
     writer.console(f"resumed from step {start} ({ckpt.directory}/{start})")
+    if not ckpt.has_data_for_this_process(start):
+      writer.console(f"checkpoint written by another process count: data resumes at batch {start}")
+      data_iter = make_iterator(source, config.train.batch_size, jax.process_index(),
+                                jax.process_count(), config.data.num_threads,
+                                config.data.prefetch, start_step=start)
   else:
     start, state = 0, init_state(mcfg, tx, mesh, rules, config.seed)
 
@@ -186,7 +204,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                     "lineage": []})
 
   # --- loop ----------------------------------------------------------------------------
-  stop = _StopSignal()
+  stop = _StopSignal(t.get("preemption_sync_every", 10))
+  stopped = False
   speed = Throughput(fpt, peak * jax.device_count(), t.steps)
   last, pending, interval = {}, None, []
   tokens_per_step = t.batch_size * config.data.seq_len
@@ -245,7 +264,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if start >= t.steps:
       writer.console(f"workdir already at step {start} >= train.steps={t.steps}; nothing to "
                      "train (raise --config.train.steps or use a new --workdir)")
-    while step < t.steps and not stop.requested:
+    while step < t.steps and not (stopped := stop.should_stop(step)):
       batch = make_global_batch(next(data_iter), mesh)
       state, metrics = step_fn(state, batch)
       if pending is not None:
@@ -263,7 +282,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         ckpt.save(step, state, data_iter, meta(step, last))
     if pending is not None:
       finish_step(*pending)
-    if stop.requested:
+    if stopped:
       writer.console(f"SIGTERM: saving step {step} and exiting")
     elif evaluate is not None and step > start:
       run_eval(step)
@@ -274,7 +293,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   last["wall_time_s"] = time.time() - t_start
   if jax.process_index() == 0 and step > start:
     (workdir_path / "final_metrics.json").write_text(json.dumps({"step": step, **last}, indent=1))
-    if evaluate is not None and not stop.requested:
+    if evaluate is not None and not stopped:
       (workdir_path / "final_samples.json").write_text(json.dumps(evaluate.samples(), indent=0))
   writer.console(f"done at step {step} in {format_duration(last['wall_time_s'])}; "
                  f"checkpoints in {ckpt.directory}")

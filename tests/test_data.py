@@ -80,3 +80,12 @@ def test_bad_mixture_inputs():
     TaskMixture.build(["copy"], None, (1, 9))
   with pytest.raises(ConfigError, match="raise data.seq_len"):
     source(seq_len=8)[0]
+
+
+def test_start_step_positions_any_process_count_at_the_same_rows():
+  src = source()
+  it = make_iterator(src, 4, 0, 1)
+  batches = [next(it)["inputs"] for _ in range(4)]
+  np.testing.assert_array_equal(next(make_iterator(src, 4, 0, 1, start_step=3))["inputs"], batches[3])
+  halves = [next(make_iterator(src, 4, p, 2, start_step=3))["inputs"] for p in (0, 1)]
+  np.testing.assert_array_equal(np.sort(np.concatenate(halves), axis=0), np.sort(batches[3], axis=0))
