@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -18,6 +19,11 @@ from etils import epath
 from rf_jax.errors import ConfigError
 
 ITEMS = ("state", "data", "meta")
+
+
+def absolute(workdir: str) -> str:
+  """Orbax needs absolute local paths; remote ones (gs://) pass through."""
+  return str(workdir) if "://" in str(workdir) else os.path.abspath(workdir)
 
 
 class Checkpointer:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
-from rf_jax.checkpoint import ITEMS, check_shapes, stored_shapes
+from rf_jax.checkpoint import ITEMS, absolute, check_shapes, stored_shapes
 from rf_jax.errors import ConfigError
 from rf_jax.sharding import make_mesh
 from rf_jax.train import mesh_rules, model_config
@@ -27,11 +26,6 @@ class Run:
   graphdef: object
   params: dict
   mesh: jax.sharding.Mesh
-
-
-def absolute(workdir: str) -> str:
-  """Orbax needs absolute local paths; remote ones (gs://) pass through."""
-  return str(workdir) if "://" in str(workdir) else os.path.abspath(workdir)
 
 
 def _manager(workdir: str) -> ocp.CheckpointManager:

@@ -17,7 +17,7 @@ import numpy as np
 from etils import epath
 
 from rf_jax import tasks as tasks_lib
-from rf_jax.checkpoint import Checkpointer, to_json
+from rf_jax.checkpoint import Checkpointer, absolute, to_json
 from rf_jax.curriculum import Curriculum
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
@@ -33,7 +33,7 @@ from rf_jax.vocab import Vocab, phase1_vocab
 
 def ensure_writable(workdir: str) -> epath.Path:
   """The workdir as an absolute path (Orbax needs one), checked writable up front."""
-  path = epath.Path(workdir if "://" in workdir else os.path.abspath(workdir))
+  path = epath.Path(absolute(workdir))
   try:
     path.mkdir(parents=True, exist_ok=True)
     probe = path / f".write_probe_{jax.process_index()}"
