@@ -16,6 +16,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   c.name = "phase1"
   c.phase = 1
   c.seed = 0
+  c.init_from = ""              # a workdir or <workdir>/checkpoints/<step> of an earlier phase
 
   c.model = ml_collections.ConfigDict(dict(
       d_model=128, n_layers=4, n_heads=4, mlp_dim=512, position="rope", rope_base=10_000.0,
@@ -24,14 +25,25 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   ))
 
   c.data = ml_collections.ConfigDict(dict(
+      source="tasks",           # tasks | text (configs/phase3.py)
+      tokenizer="chars",        # chars (one symbol per character) | bytes | sentencepiece
+      extra_symbols="",         # characters appended to rf_jax.vocab.SYMBOLS for your tasks
       tasks=ALL_TASKS,          # comma-separated registered task names
       weights="",               # comma-separated, one per task; empty = uniform
+      weights_end="",           # if set, weights move linearly to these by the last step
       levels=(1, 3),            # inclusive range of training levels; 4 stays held out
       seq_len=128,              # tokens per packed row (level-4 examples need ~85)
       use_trace=False,          # train on step-by-step traces where tasks have them
       task_modules="",          # comma-separated modules or .py files defining extra tasks
       num_threads=1,
       prefetch=4,
+      # text (data.source=text, configs/phase3.py) and the sentencepiece tokenizer:
+      text_files="builtin:python_docs",  # comma-separated globs: .txt .jsonl .parquet .arrayrecord
+      text_field="text",        # the field holding the text in .jsonl/.parquet/.arrayrecord
+      validation_fraction=0.02, # documents held out for bits-per-byte
+      validation_rows=64,
+      replay_fraction=0.0,      # share of text-phase rows that are task examples
+      sp_vocab_size=1024,       # with tokenizer=sentencepiece: pieces trained on text_files
   ))
 
   c.curriculum = ml_collections.ConfigDict(dict(
@@ -45,6 +57,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       steps=1000, batch_size=32, learning_rate=3e-3, warmup_steps=100, end_lr_fraction=0.1,
       weight_decay=0.1, b1=0.9, b2=0.98, grad_clip=1.0,
       log_every=50, eval_every=400, eval_examples=64, eval_levels=(1, 2),
+      eval_tasks="",            # comma-separated; empty = data.tasks
       checkpoint_every=400, keep_checkpoints=3, async_checkpoint=True,
       peak_flops=0.0,           # per-device FLOP/s for MFU; 0 = table or measured
       preemption_sync_every=10, # with several processes: steps between SIGTERM agreements

@@ -23,16 +23,10 @@ from rf_jax import tasks as tasks_lib
 from rf_jax.data.packing import encode_prompt
 from rf_jax.errors import ConfigError
 from rf_jax.evaluate import GreedyEvaluator, task_items
+from rf_jax.handoff import split_checkpoint_path
 from rf_jax.runs import Run, load_run
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import make_mesh
-
-
-def _split_path(path: str) -> tuple[str, int | None]:
-  """A workdir, or a step folder inside its checkpoints/."""
-  path = str(path).rstrip("/")
-  m = re.match(r"^(.*)/checkpoints/(\d+)$", path)
-  return (m.group(1), int(m.group(2))) if m else (path, None)
 
 
 @dataclasses.dataclass
@@ -142,7 +136,7 @@ class LoadedModel:
 
 def load(path: str, step: int | None = None, devices=None) -> LoadedModel:
   """Loads a run's model for probing; `devices` defaults to all of this process's devices."""
-  workdir, path_step = _split_path(path)
+  workdir, path_step = split_checkpoint_path(path)
   if path_step is not None and step is not None and path_step != step:
     raise ConfigError(f"{path} names step {path_step} but step={step} was passed")
   mesh = make_mesh((-1, 1, 1), devices or jax.local_devices())

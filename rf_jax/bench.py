@@ -50,7 +50,8 @@ class Setup:
     from rf_jax.curriculum import Curriculum
     from rf_jax.data.tasks import PackedTaskSource, TaskMixture
     from rf_jax.sharding import make_mesh
-    from rf_jax.train import mesh_rules, model_config, split_names
+    from rf_jax.train import split_names
+    from rf_jax.train_state import mesh_rules, model_config
     from rf_jax.train_state import abstract_model, make_optimizer, make_schedule, state_shardings
     from rf_jax.vocab import phase1_vocab
     self.config, t = config, config.train

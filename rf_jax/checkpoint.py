@@ -95,6 +95,8 @@ class Checkpointer:
       try:
         state, meta = self.restore(step, abstract_state, data_iter, on_meta)
         return step, state, meta
+      except ConfigError:
+        raise  # the checkpoint is fine; the config does not fit it
       except Exception as e:  # noqa: BLE001 - any failure means this step is unusable
         self._set_aside(step, e)
     return None
@@ -112,7 +114,7 @@ class Checkpointer:
     self._manager = self._open(self._async, self._keep)
 
 
-def _path_name(path) -> str:
+def path_name(path) -> str:
   def part(k):
     for attr in ("key", "idx", "name"):  # DictKey, SequenceKey, GetAttrKey (namedtuples)
       if hasattr(k, attr):
@@ -124,13 +126,13 @@ def _path_name(path) -> str:
 def stored_shapes(state_dir) -> dict[str, tuple]:
   """Array name → shape, read from an Orbax item's metadata (no array data)."""
   md = ocp.StandardCheckpointHandler().metadata(epath.Path(state_dir))
-  return {_path_name(p): tuple(m.shape)
+  return {path_name(p): tuple(m.shape)
           for p, m in jax.tree_util.tree_leaves_with_path(md) if hasattr(m, "shape")}
 
 
 def check_shapes(stored: dict[str, tuple], abstract_tree, what: str) -> None:
   """Fails loudly, naming the array, unless names and shapes match exactly."""
-  wanted = {_path_name(p): tuple(a.shape)
+  wanted = {path_name(p): tuple(a.shape)
             for p, a in jax.tree_util.tree_leaves_with_path(abstract_tree)}
   missing = sorted(set(wanted) - set(stored))
   extra = sorted(set(stored) - set(wanted))

@@ -140,6 +140,7 @@ def transfer_items(task_names, n_per: int, seed: int, renamed_level: int) -> lis
   from rf_jax.tasks.base import positional_credit
   from rf_jax.transfer import esolang, renamed
   from rf_jax.esolang import MAX_LEVEL as BF_LEVELS
+  from rf_jax.tasks.bridging import VERBAL_PREFIX
   items = []
   for name in task_names:
     task = tasks_lib.get(name)
@@ -147,7 +148,7 @@ def transfer_items(task_names, n_per: int, seed: int, renamed_level: int) -> lis
       for i in range(n_per):
         ex = tasks_lib.make_example(task, seed + EVAL_SEED_OFFSET, i, level)
         items.append(Item(("level", name, level), ex, task.score))
-    for i in range(n_per):
+    for i in range(n_per if not name.startswith(VERBAL_PREFIX) else 0):  # English: no syntax
       ex = tasks_lib.make_example(task, seed + EVAL_SEED_OFFSET, i, renamed_level)
       rng = np.random.default_rng([seed, i, renamed_level, 7])
       items.append(Item(("renamed", name, renamed_level), renamed(task, ex, rng), task.score))

@@ -11,7 +11,7 @@ from etils import epath
 from rf_jax.checkpoint import ITEMS, absolute, check_shapes, stored_shapes
 from rf_jax.errors import ConfigError
 from rf_jax.sharding import make_mesh
-from rf_jax.train import mesh_rules, model_config
+from rf_jax.train_state import mesh_rules, model_config
 from rf_jax.train_state import abstract_model
 from rf_jax.vocab import Vocab
 

@@ -18,17 +18,20 @@ from etils import epath
 
 from rf_jax import tasks as tasks_lib
 from rf_jax.checkpoint import Checkpointer, absolute, to_json
+from rf_jax import handoff
 from rf_jax.curriculum import Curriculum
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
 from rf_jax.evaluate import TrainingEvaluator
 from rf_jax.metrics import MetricWriter, Throughput, format_duration, peak_flops_per_device, to_host
-from rf_jax.model import ModelConfig, flops_per_token, param_count
+from rf_jax.model import flops_per_token, param_count
 from rf_jax.sharding import batch_sharding, check_batch, make_global_batch, make_mesh
 from rf_jax.step import train_step
-from rf_jax.train_state import abstract_model, abstract_state, init_state, make_optimizer, make_schedule, state_shardings
-from rf_jax.vocab import Vocab, phase1_vocab
+from rf_jax.train_state import (abstract_model, abstract_state, init_params, init_state, make_optimizer,
+                                make_schedule, mesh_rules, model_config, state_from_params,
+                                state_shardings)
+from rf_jax.vocab import Vocab, text_vocab, train_sentencepiece
 
 
 def ensure_writable(workdir: str) -> epath.Path:
@@ -69,21 +72,36 @@ def split_names(s: str) -> list[str]:
   return [x.strip() for x in s.split(",") if x.strip()]
 
 
-def model_config(config: ml_collections.ConfigDict, vocab: Vocab) -> ModelConfig:
-  m = config.model
-  mult = m.get("vocab_multiple", 128)
-  fields = {k: v for k, v in m.to_dict().items() if k != "vocab_multiple"}
+def build_vocab(config, workdir_path: epath.Path) -> Vocab:
+  """This phase's vocabulary: phase-1 layout plus the text tokens of data.tokenizer.
+
+  A sentencepiece model is trained once per lineage: reused from this workdir's newest
+  checkpoint when resuming, else from the `init_from` checkpoint, else trained on the
+  phase's text corpus.
+  """
+  from rf_jax.vocab import SYMBOLS
+  d = config.data
+  kind = d.get("tokenizer", "chars")
+  symbols = SYMBOLS + tuple(c for c in d.get("extra_symbols", "") if c not in SYMBOLS)
+  sp_model = b""
+  if kind == "sentencepiece":
+    from rf_jax.runs import read_meta
+    for where in (str(workdir_path), config.get("init_from", "")):
+      try:
+        old = Vocab.from_json(read_meta(handoff.split_checkpoint_path(where)[0])[1]["vocab"])
+      except ConfigError:
+        continue
+      if old.text == "sentencepiece":
+        sp_model = old.sp_model
+        break
+    if not sp_model:
+      from rf_jax.data import text as text_lib
+      docs = text_lib.load_documents(d.text_files, d.get("text_field", "text"))
+      sp_model = train_sentencepiece(docs, d.get("sp_vocab_size", 1024))
   try:
-    cfg = ModelConfig(vocab_size=-(-vocab.size // mult) * mult, **fields)
-  except TypeError as e:
-    raise ConfigError(f"config.model: {e}") from None
-  cfg.validate()
-  return cfg
-
-
-def mesh_rules(config) -> tuple:
-  return tuple((name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
-               for name, axes in config.mesh.rules)
+    return text_vocab(kind, symbols, sp_model)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
 
 
 def make_curriculum(config, task_names) -> Curriculum:
@@ -96,6 +114,27 @@ def make_curriculum(config, task_names) -> Curriculum:
       lower_at=get("lower_at", 0.1), min_examples=get("min_examples", 200),
       # longer than the prefetch buffer: see rf_jax/curriculum.py
       lag=max(get("lag", 0), config.data.prefetch + 4))
+
+
+def make_source(config, vocab: Vocab, curriculum: Curriculum, task_names):
+  """(grain source of packed rows, fixed validation rows or None) for data.source."""
+  d = config.data
+  weights = [float(w) for w in split_names(d.weights)] or None
+  end_weights = [float(w) for w in split_names(d.get("weights_end", ""))] or None
+  mixture = TaskMixture.build(task_names, weights, d.levels, end_weights, config.train.steps)
+  tasks = PackedTaskSource(mixture, curriculum, vocab, d.seq_len, config.seed, d.use_trace,
+                           config.train.batch_size)
+  kind = d.get("source", "tasks")
+  if kind == "tasks":
+    return tasks, None
+  if kind != "text":
+    raise ConfigError(f"data.source must be 'tasks' or 'text', got {kind!r}")
+  from rf_jax.data import text as text_lib
+  docs = text_lib.load_documents(d.text_files, d.get("text_field", "text"))
+  train_docs, val_docs = text_lib.split_documents(docs, d.validation_fraction, config.seed)
+  text = text_lib.TextSource(train_docs, vocab, d.seq_len, config.seed)
+  val = text_lib.TextSource(val_docs, vocab, d.seq_len, config.seed).rows(d.validation_rows)
+  return text_lib.ReplaySource(text, tasks, d.get("replay_fraction", 0.0), config.seed), val
 
 
 class _StopSignal:
@@ -128,6 +167,7 @@ class _StopSignal:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains per `config` in `workdir`, resuming if it holds checkpoints. Returns final metrics."""
   t_start = time.time()
+  t = config.train
   # --- workdir -------------------------------------------------------------------------
   workdir_path = ensure_writable(workdir)
   writer = MetricWriter(str(workdir_path))
@@ -139,23 +179,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   # --- input ---------------------------------------------------------------------------
   import_task_modules(config.data.task_modules)
-  vocab = phase1_vocab()
+  vocab = build_vocab(config, workdir_path)
   task_names = split_names(config.data.tasks)
-  weights = [float(w) for w in split_names(config.data.weights)] or None
-  mixture = TaskMixture.build(task_names, weights, config.data.levels)
-  for level in config.train.eval_levels:
-    for name in task_names:
+  eval_names = split_names(t.get("eval_tasks", "")) or task_names
+  for level in t.eval_levels:
+    for name in eval_names:
       tasks_lib.check_level(tasks_lib.get(name), level)
   curriculum = make_curriculum(config, task_names)
-  source = PackedTaskSource(mixture, curriculum, vocab, config.data.seq_len, config.seed,
-                            config.data.use_trace, config.train.batch_size)
+  source, val_rows = make_source(config, vocab, curriculum, task_names)
   source[0]  # fail here, not in a prefetch thread, if an example cannot fit
   data_iter = make_iterator(source, config.train.batch_size, jax.process_index(),
                             jax.process_count(), config.data.num_threads, config.data.prefetch)
 
   # --- model and optimizer -------------------------------------------------------------
   mcfg = model_config(config, vocab)
-  t = config.train
   schedule = make_schedule(t.learning_rate, t.warmup_steps, t.steps, t.end_lr_fraction)
   tx = make_optimizer(schedule, t.weight_decay, t.b1, t.b2, t.grad_clip)
   graphdef, abs_params = abstract_model(mcfg, mesh, rules)
@@ -164,8 +201,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   # --- state: resume, else initialise ----------------------------------------------------
   ckpt = Checkpointer(str(workdir_path), t.keep_checkpoints, t.async_checkpoint)
-  restored = ckpt.restore_latest(abs_state, data_iter,
-                                 on_meta=lambda m: curriculum.load_state(m.get("curriculum", {})))
+
+  def on_meta(m):
+    if Vocab.from_json(m["vocab"]) != vocab:
+      raise ConfigError(f"the checkpoints in {workdir} were trained with another vocabulary "
+                        "(data.tokenizer / data.extra_symbols); use their config or a new --workdir")
+    curriculum.load_state(m.get("curriculum", {}))
+
+  restored = ckpt.restore_latest(abs_state, data_iter, on_meta=on_meta)
+  lineage, handed_off = [], False
   if restored:
     start, state, _ = restored
     writer.console(f"resumed from step {start} ({ckpt.directory}/{start})")
@@ -174,6 +218,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       data_iter = make_iterator(source, config.train.batch_size, jax.process_index(),
                                 jax.process_count(), config.data.num_threads,
                                 config.data.prefetch, start_step=start)
+    lineage = restored[2].get("lineage", [])
+  elif config.get("init_from", ""):
+    params, lineage = handoff.init_params(config.init_from, abs_params,
+                                          init_params(mcfg, mesh, rules, config.seed), vocab, mesh)
+    start, state, handed_off = 0, state_from_params(params, tx, mesh), True
+    src = lineage[-1]
+    writer.console(f"initialised from {src['workdir']} step {src['step']} (phase {src['phase']}); "
+                   f"vocabulary {vocab.size} tokens, optimizer fresh")
   else:
     start, state = 0, init_state(mcfg, tx, mesh, rules, config.seed)
 
@@ -185,6 +237,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       f"{dict(mesh.shape)} on {jax.device_count()} {jax.devices()[0].platform} device(s), "
       f"{jax.process_count()} process(es); tasks {','.join(task_names)} levels "
       f"{tuple(config.data.levels)}; peak {peak / 1e9:.0f} GFLOP/s/device ({peak_src})")
+  if val_rows is not None:
+    writer.console(f"text: {source!r}; validation {len(val_rows['inputs'])} rows")
 
   # --- step ----------------------------------------------------------------------------
   bsh = batch_sharding(mesh)
@@ -193,15 +247,23 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                       n_tasks=len(task_names), n_levels=n_levels),
                     in_shardings=(shardings, bsh), out_shardings=(shardings, None),
                     donate_argnums=0)
-  evaluate = None
+  evaluate = text_eval = None
   if t.eval_levels:
-    evaluate = TrainingEvaluator(task_names, tuple(t.eval_levels), t.eval_examples, config.seed,
-                             vocab, config.data.use_trace, graphdef, mesh)
+    evaluate = TrainingEvaluator(eval_names, tuple(t.eval_levels), t.eval_examples, config.seed,
+                                 vocab, config.data.use_trace, graphdef, mesh)
+  if val_rows is not None:
+    from rf_jax.data.text import TextEvaluator
+    text_eval = TextEvaluator(val_rows, graphdef, mesh, vocab.byte_lengths, t.batch_size)
+
+  has_eval = evaluate is not None or text_eval is not None
 
   def meta(step, metrics):
     return to_json({"config": config.to_dict(), "vocab": vocab.to_json(), "phase": config.phase,
                     "step": step, "metrics": metrics, "curriculum": curriculum.state(),
-                    "lineage": []})
+                    "lineage": lineage})
+
+  if handed_off and t.checkpoint_every:
+    ckpt.save(0, state, data_iter, meta(0, {}))  # the handoff point, inspectable and resumable
 
   # --- loop ----------------------------------------------------------------------------
   stop = _StopSignal(t.get("preemption_sync_every", 10))
@@ -248,15 +310,21 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   def run_eval(step):
     nonlocal last
-    m = evaluate(state["params"])
+    m = {}
+    if text_eval is not None:
+      m.update(text_eval(state["params"]))
+      writer.console(f"eval step {step} validation: loss {m['val/loss']:.4f} | bits/byte "
+                     f"{m['val/bits_per_byte']:.3f} | perplexity {m['val/perplexity']:.2f}")
+    if evaluate is not None:
+      m.update(evaluate(state["params"]))
+      per_task = {}
+      for k, v in m.items():
+        if k.startswith("eval/") and k.endswith("/exact"):
+          per_task.setdefault(k.split("/")[1], []).append(f"{v:.2f}")
+      writer.console(f"eval step {step} exact-match by level {tuple(t.eval_levels)}: " +
+                     ", ".join(f"{n} {'/'.join(v)}" for n, v in per_task.items()))
     writer.write(step, m)
     last = {**last, **m}
-    per_task = {}
-    for k, v in m.items():
-      if k.endswith("/exact"):
-        per_task.setdefault(k.split("/")[1], []).append(f"{v:.2f}")
-    writer.console(f"eval step {step} exact-match by level {tuple(t.eval_levels)}: " +
-                   ", ".join(f"{n} {'/'.join(v)}" for n, v in per_task.items()))
     speed.start(step)  # evaluation time is not training throughput
 
   step = start
@@ -271,7 +339,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         finish_step(*pending)  # step N-1's metrics, fetched after step N is dispatched
       step += 1
       pending = (step, metrics)
-      if evaluate is not None and t.eval_every and step % t.eval_every == 0 and step < t.steps:
+      if has_eval and t.eval_every and step % t.eval_every == 0 and step < t.steps:
         finish_step(*pending)
         pending = None
         run_eval(step)
@@ -284,7 +352,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       finish_step(*pending)
     if stopped:
       writer.console(f"SIGTERM: saving step {step} and exiting")
-    elif evaluate is not None and step > start:
+    elif has_eval and step > start:
       run_eval(step)
     if step > start and step not in ckpt.all_steps():
       ckpt.save(step, state, data_iter, meta(step, last))

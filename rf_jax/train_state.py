@@ -12,9 +12,28 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, Transformer
 
 State = dict[str, Any]
+
+
+def model_config(config, vocab) -> ModelConfig:
+  """The model of a phase config; embedding rows rounded up to model.vocab_multiple."""
+  m = config.model
+  mult = m.get("vocab_multiple", 128)
+  fields = {k: v for k, v in m.to_dict().items() if k != "vocab_multiple"}
+  try:
+    cfg = ModelConfig(vocab_size=-(-vocab.size // mult) * mult, **fields)
+  except TypeError as e:
+    raise ConfigError(f"config.model: {e}") from None
+  cfg.validate()
+  return cfg
+
+
+def mesh_rules(config) -> tuple:
+  return tuple((name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
+               for name, axes in config.mesh.rules)
 
 
 def make_schedule(peak_lr: float, warmup_steps: int, total_steps: int,
@@ -75,15 +94,24 @@ def init_params_fn(cfg: ModelConfig, rules):
   return init
 
 
-def init_state(cfg: ModelConfig, tx, mesh, rules, seed: int) -> State:
-  """Initialises directly into the sharded layout (no full copy on one device)."""
+def init_params(cfg: ModelConfig, mesh, rules, seed: int):
+  """Fresh parameters, initialised directly into the sharded layout (no full copy on one device)."""
   _, abs_params = abstract_model(cfg, mesh, rules)
-  shardings = state_shardings(abs_params, tx, mesh)
-  init = init_params_fn(cfg, rules)
-
-  def init_all(seed):
-    params = init(seed)
-    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
-
+  shardings = jax.tree.map(lambda a: a.sharding, abs_params)
   with jax.set_mesh(mesh):
-    return jax.jit(init_all, out_shardings=shardings)(jnp.asarray(seed, jnp.uint32))
+    return jax.jit(init_params_fn(cfg, rules), out_shardings=shardings)(
+        jnp.asarray(seed, jnp.uint32))
+
+
+def state_from_params(params, tx, mesh) -> State:
+  """A fresh optimizer and step 0 around `params` (which are donated)."""
+  abs_params = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding),
+                            params)
+  shardings = state_shardings(abs_params, tx, mesh)
+  fresh = lambda p: {"params": p, "opt_state": tx.init(p), "step": jnp.zeros((), jnp.int32)}
+  with jax.set_mesh(mesh):
+    return jax.jit(fresh, out_shardings=shardings, donate_argnums=0)(params)
+
+
+def init_state(cfg: ModelConfig, tx, mesh, rules, seed: int) -> State:
+  return state_from_params(init_params(cfg, mesh, rules, seed), tx, mesh)

@@ -9,7 +9,7 @@ import pytest
 from rf_jax import train
 from rf_jax.checkpoint import Checkpointer
 from rf_jax.errors import ConfigError
-from rf_jax.train import mesh_rules, model_config
+from rf_jax.train_state import mesh_rules, model_config
 from rf_jax.train_state import abstract_model, abstract_state, init_state, make_optimizer, make_schedule
 from rf_jax.vocab import phase1_vocab
 

@@ -11,7 +11,7 @@ from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
 from rf_jax.sharding import check_batch, make_global_batch, resolve_mesh_shape
 from rf_jax.step import train_step
-from rf_jax.train import mesh_rules, model_config
+from rf_jax.train_state import mesh_rules, model_config
 from rf_jax.train_state import abstract_model, init_state, make_optimizer, make_schedule, state_shardings
 from rf_jax.sharding import batch_sharding
 from rf_jax.vocab import phase1_vocab

@@ -25,25 +25,43 @@ MAX_EXAMPLES_PER_ROW = 4096  # keeps example indices of different rows disjoint
 
 @dataclasses.dataclass(frozen=True)
 class TaskMixture:
+  """Task names and sampling weights; with `end_weights` the weights move linearly from
+  `weights` at step 0 to `end_weights` at `total_steps` (phase 2: symbolic to verbal)."""
   names: tuple[str, ...]
   weights: tuple[float, ...]
+  end_weights: tuple[float, ...] | None = None
+  total_steps: int = 1
 
   @classmethod
   def build(cls, names: Sequence[str], weights: Sequence[float] | None,
-            level_range: Sequence[int]) -> "TaskMixture":
+            level_range: Sequence[int], end_weights: Sequence[float] | None = None,
+            total_steps: int = 1) -> "TaskMixture":
     names = tuple(names)
     if not names:
       raise ConfigError("data.tasks is empty; name at least one task")
     found = [tasks_lib.get(n) for n in names]  # raises on an unknown name
-    weights = tuple(float(w) for w in (weights or [1.0] * len(names)))
-    if len(weights) != len(names) or min(weights) < 0 or sum(weights) <= 0:
-      raise ConfigError(f"data.weights {weights} must be {len(names)} non-negative numbers "
-                        "with a positive sum, one per task in data.tasks")
+    weights = _check_weights(weights, names, "data.weights")
+    end = _check_weights(end_weights, names, "data.weights_end") if end_weights else None
     lo, hi = (int(x) for x in level_range)
     for t in found:
       tasks_lib.check_level(t, lo)
       tasks_lib.check_level(t, hi)
-    return cls(names, weights)
+    return cls(names, weights, end, max(1, int(total_steps)))
+
+  def probabilities(self, step: int) -> np.ndarray:
+    w = np.asarray(self.weights, np.float64)
+    if self.end_weights is not None:
+      a = min(max(step / self.total_steps, 0.0), 1.0)
+      w = (1 - a) * w + a * np.asarray(self.end_weights, np.float64)
+    return w / w.sum()
+
+
+def _check_weights(weights, names, field: str) -> tuple[float, ...]:
+  weights = tuple(float(w) for w in (weights or [1.0] * len(names)))
+  if len(weights) != len(names) or min(weights) < 0 or sum(weights) <= 0:
+    raise ConfigError(f"{field} {weights} must be {len(names)} non-negative numbers "
+                      "with a positive sum, one per task in data.tasks")
+  return weights
 
 
 class PackedTaskSource:
@@ -52,8 +70,6 @@ class PackedTaskSource:
   def __init__(self, mixture: TaskMixture, curriculum: Curriculum, vocab: Vocab, seq_len: int,
                seed: int, use_trace: bool, batch_size: int):
     self._tasks = [tasks_lib.get(n) for n in mixture.names]
-    w = np.asarray(mixture.weights, np.float64)
-    self._p = w / w.sum()
     self._mixture, self._curriculum, self._vocab = mixture, curriculum, vocab
     self._seq_len, self._seed, self._use_trace = seq_len, seed, use_trace
     self._batch_size = batch_size
@@ -64,9 +80,10 @@ class PackedTaskSource:
   def __getitem__(self, index: int) -> dict:
     rng = np.random.default_rng([self._seed, index])
     step = index // self._batch_size
+    p = self._mixture.probabilities(step)
     seqs, used = [], 0
     for k in range(MAX_EXAMPLES_PER_ROW):
-      t = int(rng.choice(len(self._tasks), p=self._p))
+      t = int(rng.choice(len(self._tasks), p=p))
       task = self._tasks[t]
       level = self._curriculum.draw(rng, task.name, step)
       ex = tasks_lib.make_example(task, self._seed, index * MAX_EXAMPLES_PER_ROW + k, level)

@@ -1,0 +1,45 @@
+"""Phase 3: language modelling on text, with replay of reasoning and bridging examples.
+
+Starts from phase 2's parameters (`init_from`). The default corpus is built in: the
+Python standard library's docstrings and language reference (rf_jax/data/corpus.py).
+Presets: default (the CPU pipeline in the README), `:baseline` (the same model and token
+budget from scratch: the text-first comparison), `:tiny` (tests); combine as `tiny,baseline`.
+"""
+import importlib.util
+import os
+
+
+def _sibling(name: str):
+  spec = importlib.util.spec_from_file_location(
+      f"rf_jax_configs_{name}", os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def get_config(preset: str = ""):
+  presets = set(filter(None, preset.split(",")))
+  if presets - {"tiny", "baseline"}:
+    raise ValueError(f"unknown preset {preset!r} for configs/phase3.py; use tiny, baseline "
+                     "or tiny,baseline")
+  tiny = "tiny" in presets
+  phase2 = _sibling("phase2")
+  c = phase2.get_config("tiny" if tiny else "")
+  c.name = "phase3"
+  c.phase = 3
+  c.init_from = "workdirs/phase2"
+  c.data.update(source="text", replay_fraction=0.1)  # text_files etc.: see configs/phase1.py
+  phase2.bridging_mixture(c, phase2.TINY if tiny else phase2.BASE, 0.5, 0.5)
+  c.data.weights_end = ""
+  c.curriculum.kind = "fixed"
+  if tiny:
+    c.data.update(validation_rows=8)
+    c.train.update(steps=10, eval_every=0, checkpoint_every=10, eval_levels=(1,))
+  else:
+    c.train.update(steps=240, learning_rate=1e-3, warmup_steps=20, eval_every=0,
+                   eval_examples=32, eval_levels=(1, 2), checkpoint_every=120)
+  if "baseline" in presets:
+    c.name = "phase3_baseline"
+    c.init_from = ""
+    c.train.learning_rate = 3e-3  # from scratch, as phase 1 does
+  return c

@@ -1,0 +1,108 @@
+"""python -m rf_jax.pipeline [--root=workdirs/pipeline] [--preset=tiny] [-- TRAINER FLAGS]
+
+Runs the three phases in sequence, each starting from the previous one's checkpoint, and
+the text-first baseline (phase 3 from scratch, same token budget), then prints them side
+by side. Every run is `python -m rf_jax.main` in its own process and workdir under the
+root, so an interrupted pipeline resumes where it stopped when run again.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (workdir name, config, the run it starts from)
+RUNS = (("phase1", "phase1.py", None), ("phase2", "phase2.py", "phase1"),
+        ("phase3", "phase3.py", "phase2"), ("baseline", "phase3.py", None))
+
+
+def commands(root: str, preset: str, extra: list[str], python: str = sys.executable):
+  """(name, argv) of every run, in order."""
+  out = []
+  for name, cfg, parent in RUNS:
+    presets = ",".join(filter(None, [preset, "baseline" if name == "baseline" else ""]))
+    argv = [python, "-m", "rf_jax.main",
+            f"--config={os.path.join(REPO, 'configs', cfg)}" + (f":{presets}" if presets else ""),
+            f"--workdir={root}/{name}"]
+    if parent:
+      argv.append(f"--config.init_from={root}/{parent}")
+    out.append((name, argv + extra))
+  return out
+
+
+def _final(root: str, name: str) -> dict:
+  path = os.path.join(root, name, "final_metrics.json")
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+def bridging_exact(metrics: dict, level: int) -> float | None:
+  """Mean greedy exact match over the verbal (bridging) families at `level`."""
+  vals = [v for k, v in metrics.items()
+          if k.startswith("eval/verbal_") and k.endswith(f"/L{level}/exact")]
+  return sum(vals) / len(vals) if vals else None
+
+
+def report(root: str) -> tuple[str, dict]:
+  """The side-by-side table (markdown) of the pipeline's phase 3 and the baseline."""
+  runs = {name: _final(root, name) for name, _, _ in RUNS}
+  pipe, base = runs["phase3"], runs["baseline"]
+  levels = sorted({int(k.split("/L")[1].split("/")[0]) for k in {**pipe, **base}
+                   if k.startswith("eval/verbal_") and "/L" in k})
+  rows = [("phase-3 validation bits/byte (lower is better)", "val/bits_per_byte", "{:.3f}")]
+  table = {}
+  for label, key, fmt in rows:
+    table[label] = (pipe.get(key), base.get(key))
+  for level in levels:
+    table[f"bridging exact match, level {level} (mean of verbal families)"] = (
+        bridging_exact(pipe, level), bridging_exact(base, level))
+  pipe_time = sum(runs[n].get("wall_time_s", 0.0) for n in ("phase1", "phase2", "phase3"))
+  table["training wall time (s)"] = (pipe_time, base.get("wall_time_s"))
+  fmt = lambda k, v: "-" if v is None else (f"{v:.0f}" if k.endswith("(s)") else f"{v:.3f}")
+  lines = ["| | pipeline (phase 1 -> 2 -> 3) | baseline (phase 3 from scratch) |",
+           "|---|---|---|"]
+  lines += [f"| {k} | {fmt(k, a)} | {fmt(k, b)} |" for k, (a, b) in table.items()]
+  return "\n".join(lines), {k: {"pipeline": a, "baseline": b} for k, (a, b) in table.items()}
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m rf_jax.pipeline", description=__doc__.split("\n")[2])
+  parser.add_argument("--root", default="workdirs/pipeline", help="one workdir per run under it")
+  parser.add_argument("--preset", default="", help="config preset for every phase, e.g. tiny")
+  parser.add_argument("--only", default="", help="comma-separated runs to do (default: all)")
+  args, extra = parser.parse_known_args(argv)
+  extra = [a for a in extra if a != "--"]
+  only = set(filter(None, args.only.split(",")))
+  unknown = only - {n for n, _, _ in RUNS}
+  if unknown:
+    print(f"error: --only names unknown runs {sorted(unknown)}; use phase1,phase2,phase3,baseline",
+          file=sys.stderr)
+    return 2
+  t0 = time.time()
+  for name, argv_ in commands(args.root, args.preset, extra):
+    if only and name not in only:
+      continue
+    print(f"=== {name}: {' '.join(argv_[1:])}", flush=True)
+    rc = subprocess.call(argv_)
+    if rc:
+      print(f"error: {name} failed (exit {rc}); fix it and rerun the same command: finished runs "
+            "are not repeated", file=sys.stderr)
+      return rc
+  md, table = report(args.root)
+  with open(os.path.join(args.root, "report.md"), "w") as f:
+    f.write(md + "\n")
+  with open(os.path.join(args.root, "report.json"), "w") as f:
+    json.dump(table, f, indent=1)
+  print(f"\npipeline done in {time.time() - t0:.0f} s; {args.root}/report.md:\n\n{md}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

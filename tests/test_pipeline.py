@@ -1,0 +1,168 @@
+"""Phase 1 -> 2 -> 3 through the real CLI, the handoff between phases, and its bad input."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from helpers import ROOT, load_config, mesh_of
+from rf_jax import pipeline, train
+from rf_jax.data.packing import encode_example, pack_row
+from rf_jax.errors import ConfigError
+from rf_jax.runs import load_run
+from rf_jax.step import apply_model, masked_xent
+from rf_jax.tasks import get, make_example
+from rf_jax.train_state import init_params, mesh_rules, model_config
+from rf_jax.vocab import BYTE_TOKENS
+
+from test_e2e import cli_env
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+  root = tmp_path_factory.mktemp("pipeline")
+  proc = subprocess.run([sys.executable, "-m", "rf_jax.pipeline", "--preset=tiny", f"--root={root}"],
+                        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  (root / "stdout.txt").write_text(proc.stdout)
+  return root
+
+
+def test_pipeline_prints_side_by_side(root):
+  out = (root / "stdout.txt").read_text()
+  assert "pipeline (phase 1 -> 2 -> 3)" in out and "baseline (phase 3 from scratch)" in out
+  table = json.loads((root / "report.json").read_text())
+  bpb = table["phase-3 validation bits/byte (lower is better)"]
+  assert 0 < bpb["pipeline"] < 9 and 0 < bpb["baseline"] < 9
+  bridging = table["bridging exact match, level 1 (mean of verbal families)"]
+  assert 0 <= bridging["pipeline"] <= 1 and 0 <= bridging["baseline"] <= 1
+
+
+def test_each_phase_starts_from_the_previous_one(root):
+  p1, p2_start, p2 = load_run(root / "phase1"), load_run(root / "phase2", 0), load_run(root / "phase2")
+  p3_start = load_run(root / "phase3", 0)
+  n1, n2 = p1.vocab.size, p2.vocab.size
+  assert p1.vocab.is_prefix_of(p2.vocab) and n2 == n1 + len(BYTE_TOKENS)
+  e1, e2 = np.asarray(p1.params["embed"]), np.asarray(p2_start.params["embed"])
+  np.testing.assert_array_equal(e2[:n1], e1[:n1])
+  np.testing.assert_array_equal(np.asarray(p2_start.params["unembed"])[:, :n1],
+                                np.asarray(p1.params["unembed"])[:, :n1])
+  for ch in "a7+(":  # byte tokens start from the symbol they spell
+    np.testing.assert_array_equal(e2[p2.vocab.encode(ch)[0]], e1[p1.vocab.id(ch)])
+  flat = lambda p: jax.tree.leaves(jax.tree.map(np.asarray, {k: v for k, v in p.items()
+                                                             if k not in ("embed", "unembed")}))
+  for a, b in zip(flat(p1.params), flat(p2_start.params)):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(np.asarray(p3_start.params["embed"])[:n2],
+                                np.asarray(p2.params["embed"])[:n2])
+  lineage = p3_start.meta["lineage"]
+  assert [x["phase"] for x in lineage] == [1, 2]
+  assert lineage[-1]["step"] == p2.step and lineage[0]["step"] == p1.step
+
+
+def _probe_loss(graphdef, params, vocab, seq_len):
+  ex = make_example(get("copy"), 123, 0, 1)
+  ids, flags = encode_example(vocab, ex, False)
+  batch = {k: jnp.asarray(v[None]) for k, v in pack_row([(ids, flags)], seq_len, vocab.pad_id).items()}
+  logits = apply_model(graphdef, params, batch)
+  return float(masked_xent(logits, batch["targets"], batch["loss_mask"])[0])
+
+
+def test_phase2_step0_beats_a_fresh_model(root):
+  start = load_run(root / "phase2", 0)
+  cfg = start.config
+  fresh = init_params(model_config(cfg, start.vocab), start.mesh, mesh_rules(cfg), cfg.seed)
+  handed = _probe_loss(start.graphdef, start.params, start.vocab, cfg.data.seq_len)
+  scratch = _probe_loss(start.graphdef, fresh, start.vocab, cfg.data.seq_len)
+  assert handed < scratch - 0.5, (handed, scratch)
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+def _phase2(tmp_path, **overrides):
+  c = load_config("phase2", "tiny")
+  c.mesh.shape = (-1, 1, 1)
+  c.train.steps = 2
+  c.train.eval_levels = ()
+  for k, v in overrides.items():
+    obj = c
+    *path, last = k.split(".")
+    for p in path:
+      obj = obj[p]
+    obj[last] = v
+  return c
+
+
+def _one_line_error(c, workdir, match):
+  with pytest.raises(ConfigError, match=match) as e:
+    train.run(c, str(workdir))
+  assert "\n" not in str(e.value)
+  return str(e.value)
+
+
+def test_init_from_nothing(tmp_path):
+  msg = _one_line_error(_phase2(tmp_path, init_from=str(tmp_path / "nowhere")), tmp_path / "w",
+                        "no checkpoints there")
+  assert "config.init_from" in msg
+
+
+def test_init_from_incompatible_architecture(root, tmp_path):
+  c = _phase2(tmp_path, init_from=str(root / "phase1"))
+  c.model.mlp_dim = 96
+  _one_line_error(c, tmp_path / "w", r"parameter params/blocks/0/mlp/w_\w+ has shape")
+
+
+def test_vocabulary_that_reorders_ids(tmp_path):
+  p1 = load_config("phase1", "tiny")
+  p1.mesh.shape, p1.train.steps, p1.train.eval_levels = (-1, 1, 1), 1, ()
+  p1.data.extra_symbols = "é"
+  train.run(p1, str(tmp_path / "p1"))
+  msg = _one_line_error(_phase2(tmp_path, init_from=str(tmp_path / "p1")), tmp_path / "w",
+                        "does not extend the checkpoint's")
+  assert "id 99" in msg
+
+
+def test_resume_takes_precedence_over_init_from(root, tmp_path):
+  c = _phase2(tmp_path, init_from=str(root / "phase1"))
+  train.run(c, str(tmp_path / "w"))
+  c = _phase2(tmp_path, init_from=str(tmp_path / "nowhere"))
+  c.train.steps = 3
+  out = train.run(c, str(tmp_path / "w"))  # resumes: init_from is not read
+  assert json.loads((tmp_path / "w" / "final_metrics.json").read_text())["step"] == 3
+
+
+def test_empty_or_unreadable_text_glob(tmp_path):
+  c = load_config("phase3", "tiny,baseline")
+  c.mesh.shape, c.train.steps = (-1, 1, 1), 1
+  c.data.text_files = str(tmp_path / "none" / "*.txt")
+  _one_line_error(c, tmp_path / "w", "matches no files")
+  bad = tmp_path / "bad.jsonl"
+  bad.write_text('{"text": "fine"}\n{not json\n')
+  c.data.text_files = str(bad)
+  _one_line_error(c, tmp_path / "w2", "bad.jsonl")
+
+
+def test_sentencepiece_vocabulary_travels_in_the_checkpoint(root, tmp_path):
+  c = _phase2(tmp_path, init_from=str(root / "phase1"))
+  c.data.update(tokenizer="sentencepiece", sp_vocab_size=512)
+  train.run(c, str(tmp_path / "w"))
+  run = load_run(tmp_path / "w", 0)
+  v = run.vocab
+  assert v.text == "sentencepiece" and v.sp_model and v.size == 99 + 512
+  text = "Return the sum of 12 and 7, then sort [3, 1]."
+  assert v.decode(v.encode(text)) == text
+  p1 = load_run(root / "phase1")
+  e0, e1 = np.asarray(run.params["embed"]), np.asarray(p1.params["embed"])
+  seeded = [i for i in range(99, v.size) if v.spelling(i) == "7"]
+  assert seeded and all((e0[i] == e1[p1.vocab.id("7")]).all() for i in seeded)
+  # Resuming reuses the checkpoint's model even if the corpus it was trained on changed.
+  (tmp_path / "other.txt").write_text("a different corpus " * 200)
+  c.data.text_files = str(tmp_path / "other.txt")
+  c.train.steps = 3
+  train.run(c, str(tmp_path / "w"))
+  assert load_run(tmp_path / "w").vocab == v
