@@ -1,6 +1,7 @@
 """Phase 1: synthetic reasoning pretraining (next-token) over the task curriculum.
 
-Presets: `configs/phase1.py` (default: the CPU run in the README), `:tiny` (tests,
+Presets: `configs/phase1.py` (default: the CPU run in the README), `:rl` (reward only, from
+scratch), `:mixed` (next-token + reward every step), `:tiny` (tests,
 seconds), `:bench` (~25M params, the benchmark preset). Any field can be overridden,
 e.g. `--config.train.steps=200 --config.mesh.shape='(2,2,2)'`.
 """
@@ -61,6 +62,26 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       checkpoint_every=400, keep_checkpoints=3, async_checkpoint=True,
       peak_flops=0.0,           # per-device FLOP/s for MFU; 0 = table or measured
       preemption_sync_every=10, # with several processes: steps between SIGTERM agreements
+      time_budget_s=0.0,        # > 0: stop after this many seconds of training (then evaluate)
+  ))
+
+  c.objective = ml_collections.ConfigDict(dict(
+      kind="next_token",        # next_token | rl | mixed | schedule (next_token, then rl)
+      switch_step=0,            # schedule: the first rl step
+      rl_weight=0.5,            # mixed: loss = (1 - w) * next_token + w * rl, every step
+  ))
+
+  c.rl = ml_collections.ConfigDict(dict(
+      prompts=32,               # prompts per step; each is sampled group_size times
+      group_size=8,
+      temperature=1.0, top_k=0,
+      prompt_len=48,            # tokens, left-padded; longer prompts are a config error
+      max_new=12,               # completion tokens, <eos> included
+      advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean
+      clip_eps=0.2,             # PPO ratio clip, active when updates_per_batch > 1
+      updates_per_batch=1,
+      kl_coef=0.0,              # > 0: k3 KL toward the initial (or init_from) parameters
+      entropy_coef=0.0,         # > 0: entropy bonus, keeps a from-scratch policy exploring
   ))
 
   c.mesh = ml_collections.ConfigDict(dict(
@@ -79,6 +100,21 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.model.update(d_model=512, n_layers=8, n_heads=8, mlp_dim=1536)
     c.data.update(seq_len=512)
     c.train.update(steps=20, batch_size=8, log_every=5, eval_every=0, checkpoint_every=0)
+  elif preset == "rl":
+    # Reward only, from random initialisation, on the two easiest families.
+    c.name = "phase1_rl"
+    c.objective.kind = "rl"
+    c.model.update(d_model=64, n_layers=2, n_heads=4, mlp_dim=256)
+    c.data.update(tasks="parity,kdyck", levels=(1, 2))
+    c.rl.update(prompts=32, group_size=8, prompt_len=24, max_new=4, entropy_coef=0.01)
+    c.train.update(steps=1500, learning_rate=1e-3, warmup_steps=20, log_every=25,
+                   eval_every=250, eval_levels=(1, 2), checkpoint_every=250)
+  elif preset == "mixed":
+    # The default phase-1 run, each step also taking a policy-gradient step on rollouts.
+    c.name = "phase1_mixed"
+    c.objective.update(kind="mixed", rl_weight=0.5)
+    c.rl.update(prompts=16, group_size=4, prompt_len=96, max_new=16)
   elif preset:
-    raise ValueError(f"unknown preset {preset!r} for configs/phase1.py; use tiny or bench")
+    raise ValueError(f"unknown preset {preset!r} for configs/phase1.py; use tiny, bench, rl "
+                     "or mixed")
   return c

@@ -36,10 +36,9 @@ def get_config(preset: str = ""):
     c.data.update(validation_rows=8)
     c.train.update(steps=10, eval_every=0, checkpoint_every=10, eval_levels=(1,))
   else:
-    c.train.update(steps=240, learning_rate=1e-3, warmup_steps=20, eval_every=0,
+    c.train.update(steps=240, learning_rate=3e-3, warmup_steps=20, eval_every=0,
                    eval_examples=32, eval_levels=(1, 2), checkpoint_every=120)
   if "baseline" in presets:
     c.name = "phase3_baseline"
-    c.init_from = ""
-    c.train.learning_rate = 3e-3  # from scratch, as phase 1 does
+    c.init_from = ""  # everything else (data, replay, optimizer, steps) as the pipeline's phase 3
   return c

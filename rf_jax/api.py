@@ -66,7 +66,7 @@ class LoadedModel:
     length = -(-max(len(i) for i in ids) // 8) * 8
     tokens, mask = left_pad(ids, length, v.pad_id)
     fn = jax.jit(functools.partial(sample, graphdef=self.run.graphdef, max_new=max_new,
-                                   valid_vocab=v.size, eos_id=v.eos_id,
+                                   valid_vocab=v.allowed(), eos_id=v.eos_id,
                                    temperature=temperature, top_k=top_k))
     with jax.set_mesh(self.run.mesh):
       out = np.asarray(fn(self.run.params, jnp.asarray(tokens), jnp.asarray(mask),

@@ -7,6 +7,8 @@ Prints one table for the config's model on this machine:
   data      the grain pipeline's rows/s against the rows/s the train step consumes
   ckpt      how long an async Orbax save blocks the loop, as a share of one step
   sampler   greedy decoding with the KV cache against full recomputation
+  rl        one RL step (config.rl): rollout tokens/s and the share of the step spent
+            sampling, scoring (Python task scorers) and updating; use configs/phase1.py:rl
 """
 from __future__ import annotations
 
@@ -205,9 +207,9 @@ def bench_sampler(s: Setup, new: int, batch: int, prompt_len: int) -> dict:
   mask = jnp.ones_like(tokens)
   # eos_id=-1: never stop early, so both paths produce exactly `new` tokens.
   cached = jax.jit(functools.partial(sample, graphdef=s.graphdef, max_new=new,
-                                     valid_vocab=s.vocab.size, eos_id=-1))
+                                     valid_vocab=s.vocab.allowed(), eos_id=-1))
   full = jax.jit(functools.partial(decode_recompute, graphdef=s.graphdef, max_new=new,
-                                   valid_vocab=s.vocab.size))
+                                   valid_vocab=s.vocab.allowed()))
   with jax.set_mesh(s.mesh):
     t_cached = best_time(cached, params, tokens, mask, jax.random.key(0))
     t_full = best_time(full, params, tokens, mask, repeats=1)
@@ -216,6 +218,30 @@ def bench_sampler(s: Setup, new: int, batch: int, prompt_len: int) -> dict:
   return {"cached_s": t_cached, "recompute_s": t_full, "speedup": t_full / t_cached,
           "tokens_per_s": batch * new / t_cached, "same_tokens": float(same),
           "batch": batch, "new": new, "prompt": prompt_len}
+
+
+def bench_rl(s: Setup, steps: int = 5) -> dict:
+  from rf_jax.curriculum import Curriculum
+  from rf_jax.data.tasks import TaskMixture
+  from rf_jax.rollouts import RLTrainer
+  from rf_jax.train import split_names
+  names = tuple(split_names(s.config.data.tasks))
+  lo, hi = s.config.data.levels
+  trainer = RLTrainer(s.config.rl, TaskMixture.build(names, None, (lo, hi)),
+                      Curriculum(names, lo, hi), s.vocab, s.graphdef, s.mesh, s.tx, s.shardings,
+                      0, False, 4)
+  state = s.state()
+  state, _ = trainer(state, 0)  # compiles
+  parts = {"rollout_s": [], "score_s": [], "update_s": [], "rollout_tokens_per_s": []}
+  for step in range(1, steps + 1):
+    state, m = trainer(state, step)
+    for k in parts:
+      parts[k].append(m[k])
+  out = {k: float(np.median(v)) for k, v in parts.items()}
+  total = out["rollout_s"] + out["score_s"] + out["update_s"]
+  out.update(step_s=total, rows=s.config.rl.prompts * s.config.rl.group_size,
+             max_new=s.config.rl.max_new)
+  return out
 
 
 def main(argv=None) -> None:
@@ -258,6 +284,14 @@ def main(argv=None) -> None:
     print(f"sampler  {x['batch']} x {x['new']} new tokens after {x['prompt']}: KV cache "
           f"{x['cached_s']:.2f}s ({x['tokens_per_s']:,.0f} tok/s), recompute {x['recompute_s']:.2f}s"
           f" -> {x['speedup']:.1f}x; same tokens {100 * x['same_tokens']:.1f}%")
+
+
+  if "rl" in only:
+    x = bench_rl(s)
+    share = lambda k: 100 * x[k] / x["step_s"]
+    print(f"rl       {x['step_s'] * 1000:.0f} ms/step ({x['rows']} rollouts x {x['max_new']} new tokens):"
+          f" rollout {x['rollout_tokens_per_s']:,.0f} tok/s; sampling {share('rollout_s'):.0f}%, "
+          f"scoring {share('score_s'):.0f}%, updating {share('update_s'):.0f}%")
 
 
 if __name__ == "__main__":

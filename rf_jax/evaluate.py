@@ -73,7 +73,7 @@ class GreedyEvaluator:
                               for i in idx), 8)
       self._buckets.append((idx, tokens, mask, max_new))
     self._decode = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
-        functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=vocab.size,
+        functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=vocab.allowed(),
                           eos_id=vocab.eos_id),
         in_shardings=(None, self._sh, self._sh, None), out_shardings=self._sh))
 

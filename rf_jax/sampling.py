@@ -25,10 +25,21 @@ def left_pad(prompts: list[list[int]], length: int, pad_id: int) -> tuple[np.nda
   return tokens, mask
 
 
-def choose(logits_BV, rng, valid_vocab: int, temperature: float, top_k: int):
-  """Greedy when temperature == 0, else temperature / top-k sampling; ids >= valid_vocab never."""
-  V = logits_BV.shape[-1]
-  logits_BV = jnp.where(jnp.arange(V) < valid_vocab, logits_BV, -jnp.inf)
+def allowed_logits(logits, valid_vocab):
+  """Logits with disallowed ids at -inf. `valid_vocab`: a count (ids below it are allowed) or
+  a boolean mask over the vocabulary (`Vocab.allowed()`), padded with False to the table size."""
+  V = logits.shape[-1]
+  if isinstance(valid_vocab, (int, np.integer)):
+    ok = jnp.arange(V) < valid_vocab
+  else:
+    mask = np.asarray(valid_vocab, bool)
+    ok = jnp.asarray(np.pad(mask, (0, V - len(mask))))
+  return jnp.where(ok, logits, -1e9)  # finite: a masked target times a zero weight stays 0
+
+
+def choose(logits_BV, rng, valid_vocab, temperature: float, top_k: int):
+  """Greedy when temperature == 0, else temperature / top-k sampling, over allowed ids only."""
+  logits_BV = allowed_logits(logits_BV, valid_vocab)
   if temperature == 0:
     return jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
   logits_BV = logits_BV / temperature
@@ -38,7 +49,7 @@ def choose(logits_BV, rng, valid_vocab: int, temperature: float, top_k: int):
   return jax.random.categorical(rng, logits_BV, axis=-1).astype(jnp.int32)
 
 
-def sample(params, prompt_BP, prompt_mask_BP, rng, *, graphdef, max_new: int, valid_vocab: int,
+def sample(params, prompt_BP, prompt_mask_BP, rng, *, graphdef, max_new: int, valid_vocab,
            eos_id: int, temperature: float = 0.0, top_k: int = 0, cache_len: int = 0):
   """Generates [B, max_new] tokens; after a row's <eos> the row holds <eos>.
 
@@ -80,7 +91,7 @@ def sample(params, prompt_BP, prompt_mask_BP, rng, *, graphdef, max_new: int, va
 
 
 def decode_recompute(params, prompt_BP, prompt_mask_BP, *, graphdef, max_new: int,
-                     valid_vocab: int):
+                     valid_vocab):
   """Greedy tokens by re-running the whole sequence at every step: the slow reference."""
   B, P = prompt_BP.shape
   model = nnx.merge(graphdef, params)

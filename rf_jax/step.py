@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from rf_jax.sampling import allowed_logits
+
 
 def apply_model(graphdef, params, batch):
   model = nnx.merge(graphdef, params)
@@ -43,8 +45,10 @@ def exact_by_task_level(logits_BTV, batch, n_tasks: int, n_levels: int):
   return exact.reshape(n_tasks, n_levels), count.reshape(n_tasks, n_levels)
 
 
-def loss_fn(params, graphdef, batch, n_tasks: int = 0, n_levels: int = 0):
+def loss_fn(params, graphdef, batch, n_tasks: int = 0, n_levels: int = 0, allowed=None):
   logits = apply_model(graphdef, params, batch)
+  if allowed is not None:  # the phase's action space (Vocab.allowed)
+    logits = allowed_logits(logits, allowed)
   loss, acc = masked_xent(logits, batch["targets"], batch["loss_mask"])
   aux = {"token_accuracy": acc}
   if n_tasks:
@@ -53,10 +57,10 @@ def loss_fn(params, graphdef, batch, n_tasks: int = 0, n_levels: int = 0):
 
 
 def train_step(state, batch, *, graphdef, tx: optax.GradientTransformation,
-               schedule: optax.Schedule, n_tasks: int = 0, n_levels: int = 0):
+               schedule: optax.Schedule, n_tasks: int = 0, n_levels: int = 0, allowed=None):
   """One AdamW step on the masked next-token loss. Pure: (state, batch) -> (state, metrics)."""
   (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state["params"], graphdef, batch, n_tasks, n_levels)
+      state["params"], graphdef, batch, n_tasks, n_levels, allowed)
   updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
   params = optax.apply_updates(state["params"], updates)
   metrics = {
@@ -66,7 +70,7 @@ def train_step(state, batch, *, graphdef, tx: optax.GradientTransformation,
       "loss_tokens": batch["loss_mask"].sum(),
       **aux,
   }
-  return {"params": params, "opt_state": opt_state, "step": state["step"] + 1}, metrics
+  return {**state, "params": params, "opt_state": opt_state, "step": state["step"] + 1}, metrics
 
 
 def eval_loss(params, batch, *, graphdef):

@@ -116,12 +116,29 @@ def make_curriculum(config, task_names) -> Curriculum:
       lag=max(get("lag", 0), config.data.prefetch + 4))
 
 
-def make_source(config, vocab: Vocab, curriculum: Curriculum, task_names):
-  """(grain source of packed rows, fixed validation rows or None) for data.source."""
+def make_mixture(config, task_names) -> TaskMixture:
   d = config.data
   weights = [float(w) for w in split_names(d.weights)] or None
   end_weights = [float(w) for w in split_names(d.get("weights_end", ""))] or None
-  mixture = TaskMixture.build(task_names, weights, d.levels, end_weights, config.train.steps)
+  return TaskMixture.build(task_names, weights, d.levels, end_weights, config.train.steps)
+
+
+def objective_schedule(config):
+  """step -> 'next_token' | 'rl' | 'mixed', from config.objective."""
+  o = config.get("objective", None) or {}
+  kind = o.get("kind", "next_token") if o else "next_token"
+  kinds = ("next_token", "rl", "mixed", "schedule")
+  if kind not in kinds:
+    raise ConfigError(f"objective.kind must be one of {kinds}, got {kind!r}")
+  if kind == "schedule":
+    switch = int(o.get("switch_step", 0))
+    return lambda step: "next_token" if step < switch else "rl"
+  return lambda step: kind
+
+
+def make_source(config, vocab: Vocab, curriculum: Curriculum, mixture: TaskMixture):
+  """(grain source of packed rows, fixed validation rows or None) for data.source."""
+  d = config.data
   tasks = PackedTaskSource(mixture, curriculum, vocab, d.seq_len, config.seed, d.use_trace,
                            config.train.batch_size)
   kind = d.get("source", "tasks")
@@ -138,27 +155,31 @@ def make_source(config, vocab: Vocab, curriculum: Curriculum, task_names):
 
 
 class _StopSignal:
-  """Records SIGTERM (preemption) so the loop can save and exit at a step boundary.
+  """Why the loop should stop early: SIGTERM (preemption: save and exit) or the wall-clock
+  budget `train.time_budget_s` (finish normally: evaluate, save, report).
 
   With several processes, they agree every `sync_every` steps (any one signalled stops
   all), so every process saves the same step.
   """
+  REASONS = ("", "budget", "signal")
 
-  def __init__(self, sync_every: int):
+  def __init__(self, sync_every: int, budget_s: float = 0.0):
     self._flag = False
     self._sync_every = max(1, sync_every)
+    self._deadline = time.time() + budget_s if budget_s > 0 else None
     self._previous = signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):
     self._flag = True
 
-  def should_stop(self, step: int) -> bool:
-    if jax.process_count() == 1:
-      return self._flag
-    if step % self._sync_every:
-      return False
-    from jax.experimental import multihost_utils
-    return bool(multihost_utils.process_allgather(np.int32(self._flag)).max())
+  def check(self, step: int) -> str:
+    local = 2 if self._flag else int(self._deadline is not None and time.time() > self._deadline)
+    if jax.process_count() > 1:
+      if step % self._sync_every:
+        return ""
+      from jax.experimental import multihost_utils
+      local = int(multihost_utils.process_allgather(np.int32(local)).max())
+    return self.REASONS[local]
 
   def restore(self):
     signal.signal(signal.SIGTERM, self._previous)
@@ -186,7 +207,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     for name in eval_names:
       tasks_lib.check_level(tasks_lib.get(name), level)
   curriculum = make_curriculum(config, task_names)
-  source, val_rows = make_source(config, vocab, curriculum, task_names)
+  mixture = make_mixture(config, task_names)
+  source, val_rows = make_source(config, vocab, curriculum, mixture)
   source[0]  # fail here, not in a prefetch thread, if an example cannot fit
   data_iter = make_iterator(source, config.train.batch_size, jax.process_index(),
                             jax.process_count(), config.data.num_threads, config.data.prefetch)
@@ -198,6 +220,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   graphdef, abs_params = abstract_model(mcfg, mesh, rules)
   abs_state = abstract_state(abs_params, tx, mesh)
   shardings = state_shardings(abs_params, tx, mesh)
+  objective_at = objective_schedule(config)
+  rl_cfg = config.get("rl", None)
+  uses_rl = any(objective_at(s) != "next_token" for s in (0, t.steps - 1))
+  keep_ref = uses_rl and rl_cfg.kl_coef > 0  # the frozen reference of the KL penalty
+  if keep_ref:
+    abs_state["ref_params"], shardings["ref_params"] = abs_params, shardings["params"]
 
   # --- state: resume, else initialise ----------------------------------------------------
   ckpt = Checkpointer(str(workdir_path), t.keep_checkpoints, t.async_checkpoint)
@@ -228,6 +256,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                    f"vocabulary {vocab.size} tokens, optimizer fresh")
   else:
     start, state = 0, init_state(mcfg, tx, mesh, rules, config.seed)
+  if keep_ref and "ref_params" not in state:
+    with jax.set_mesh(mesh):
+      state["ref_params"] = jax.jit(lambda p: jax.tree.map(lambda x: x.copy(), p),
+                                    out_shardings=shardings["params"])(state["params"])
 
   n_params = param_count(abs_params)
   fpt = flops_per_token(mcfg, config.data.seq_len)
@@ -244,9 +276,27 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   bsh = batch_sharding(mesh)
   n_levels = max(tasks_lib.get(n).max_level for n in task_names)
   step_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, schedule=schedule,
-                                      n_tasks=len(task_names), n_levels=n_levels),
+                                      n_tasks=len(task_names), n_levels=n_levels,
+                                      allowed=vocab.allowed()),
                     in_shardings=(shardings, bsh), out_shardings=(shardings, None),
                     donate_argnums=0)
+  rl_trainer = None
+  if uses_rl:
+    from rf_jax.rollouts import RLTrainer, check_rl_config
+    check_rl_config(rl_cfg, mixture, config.data.levels, vocab, mesh, config.seed,
+                    config.data.use_trace)
+    rl_trainer = RLTrainer(rl_cfg, mixture, curriculum, vocab, graphdef, mesh, tx, shardings,
+                           config.seed, config.data.use_trace, n_levels,
+                           nt_weight=1 - config.objective.get("rl_weight", 0.5))
+    rl_tokens = rl_cfg.prompts * rl_cfg.group_size * (rl_cfg.prompt_len + rl_cfg.max_new)
+
+  def take_step(state, step):
+    kind = objective_at(step)
+    if kind == "next_token":
+      return step_fn(state, make_global_batch(next(data_iter), mesh)), t.batch_size * config.data.seq_len
+    nt = make_global_batch(next(data_iter), mesh) if kind == "mixed" else None
+    tokens = rl_tokens + (t.batch_size * config.data.seq_len if nt is not None else 0)
+    return rl_trainer(state, step, nt), tokens
   evaluate = text_eval = None
   if t.eval_levels:
     evaluate = TrainingEvaluator(eval_names, tuple(t.eval_levels), t.eval_examples, config.seed,
@@ -266,15 +316,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     ckpt.save(0, state, data_iter, meta(0, {}))  # the handoff point, inspectable and resumable
 
   # --- loop ----------------------------------------------------------------------------
-  stop = _StopSignal(t.get("preemption_sync_every", 10))
-  stopped = False
+  stop = _StopSignal(t.get("preemption_sync_every", 10), t.get("time_budget_s", 0.0))
+  stopped = ""
   speed = Throughput(fpt, peak * jax.device_count(), t.steps)
   last, pending, interval = {}, None, []
-  tokens_per_step = t.batch_size * config.data.seq_len
 
   task_exact = np.zeros((len(task_names), 2))
 
-  def finish_step(step, metrics):
+  def finish_step(step, metrics, tokens_per_step):
     nonlocal last
     metrics = dict(metrics)
     exact, count = np.asarray(metrics.pop("exact")), np.asarray(metrics.pop("count"))
@@ -291,7 +340,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     else:
       speed.add_tokens(tokens_per_step)
     if step % t.log_every == 0 or step == t.steps:
-      avg = {f"train/{k}": float(np.mean([x[k] for x in interval])) for k in interval[0]}
+      keys = sorted({k for x in interval for k in x})  # objectives may switch mid-interval
+      avg = {f"train/{k}": float(np.mean([x[k] for x in interval if k in x])) for k in keys}
       avg.update(speed.report(step))
       for i, name in enumerate(task_names):
         if task_exact[i, 1]:
@@ -301,8 +351,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       interval.clear()
       writer.write(step, avg)
       last = {**last, **avg}
-      line = (f"step {step}/{t.steps} | loss {avg['train/loss']:.4f} | "
-              f"tok-acc {avg['train/token_accuracy']:.3f}")
+      line = f"step {step}/{t.steps}"
+      for key, label, fmt in (("train/loss", "loss", ".4f"), ("train/token_accuracy", "tok-acc", ".3f"),
+                              ("train/reward", "reward", ".3f"), ("train/pass@1", "pass@1", ".3f"),
+                              ("train/zero_variance_groups", "zero-var", ".2f")):
+        if key in avg:
+          line += f" | {label} {avg[key]:{fmt}}"
       if "perf/tokens_per_s" in avg:
         line += (f" | {avg['perf/tokens_per_s']:,.0f} tok/s | MFU {100 * avg['perf/mfu']:.1f}%"
                  f" | ETA {format_duration(avg['perf/eta_s'])}")
@@ -332,13 +386,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if start >= t.steps:
       writer.console(f"workdir already at step {start} >= train.steps={t.steps}; nothing to "
                      "train (raise --config.train.steps or use a new --workdir)")
-    while step < t.steps and not (stopped := stop.should_stop(step)):
-      batch = make_global_batch(next(data_iter), mesh)
-      state, metrics = step_fn(state, batch)
+    while step < t.steps and not (stopped := stop.check(step)):
+      (state, metrics), n_tokens = take_step(state, step)
       if pending is not None:
         finish_step(*pending)  # step N-1's metrics, fetched after step N is dispatched
       step += 1
-      pending = (step, metrics)
+      pending = (step, metrics, n_tokens)
       if has_eval and t.eval_every and step % t.eval_every == 0 and step < t.steps:
         finish_step(*pending)
         pending = None
@@ -350,10 +403,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         ckpt.save(step, state, data_iter, meta(step, last))
     if pending is not None:
       finish_step(*pending)
-    if stopped:
+    if stopped == "signal":
       writer.console(f"SIGTERM: saving step {step} and exiting")
-    elif has_eval and step > start:
-      run_eval(step)
+    else:
+      if stopped == "budget":
+        writer.console(f"time budget train.time_budget_s={t.time_budget_s:g} reached at step {step}")
+      evaluated = t.eval_every and step % t.eval_every == 0 and step < t.steps  # in the loop
+      if has_eval and step > start and not evaluated:
+        run_eval(step)
     if step > start and step not in ckpt.all_steps():
       ckpt.save(step, state, data_iter, meta(step, last))
   ckpt.close()
@@ -361,7 +418,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   last["wall_time_s"] = time.time() - t_start
   if jax.process_index() == 0 and step > start:
     (workdir_path / "final_metrics.json").write_text(json.dumps({"step": step, **last}, indent=1))
-    if evaluate is not None and not stopped:
+    if evaluate is not None and stopped != "signal":
       (workdir_path / "final_samples.json").write_text(json.dumps(evaluate.samples(), indent=0))
   writer.console(f"done at step {step} in {format_duration(last['wall_time_s'])}; "
                  f"checkpoints in {ckpt.directory}")

@@ -17,6 +17,8 @@ import io
 import string
 from typing import Iterable
 
+import numpy as np
+
 PAD, BOS, EOS, SEP, ANS, UNK = "<pad>", "<bos>", "<eos>", "<sep>", "<ans>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, SEP, ANS, UNK)
 # SEP ends the prompt; ANS ends an optional step-by-step trace and starts the answer.
@@ -141,6 +143,21 @@ class Vocab:
       else:
         out.append(len(tok.encode("utf-8")))
     return tuple(out)
+
+  def allowed(self) -> np.ndarray:
+    """Ids a model of this phase may output: the phase's action space for sampling and loss.
+
+    Phase 1 outputs symbols, <eos> and <ans>; later phases text tokens, <eos> and <ans>
+    (their strings are all tokenised as text, so symbol ids never occur as targets). The
+    other specials are never targets, and <sep>/<bos> would decode to nothing, which would
+    let a policy pad a short answer with them.
+    """
+    out = np.ones(self.size, bool)
+    if self._offset >= 0:
+      out[:self._offset] = False
+    out[[self._ids[t] for t in SPECIALS]] = False
+    out[[self.eos_id, self.ans_id]] = True
+    return out
 
   def is_prefix_of(self, other: "Vocab") -> bool:
     return other.tokens[: self.size] == self.tokens

@@ -1,0 +1,135 @@
+"""Reward-based training: sample a group of completions per prompt, score them with the
+task's partial-credit `score`, normalise rewards within the group, and take a token-level
+clipped policy-gradient step.
+
+Pure pieces (jitted by the caller): `completion_batch`, `token_logprobs`, `pg_loss`,
+`rl_step`. Host pieces: `group_advantages` (numpy) and the scorer, which runs Python task
+code between the jitted rollout and the jitted update.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from rf_jax.sampling import allowed_logits
+
+ADVANTAGES = ("grpo", "rloo", "mean")
+
+
+def group_advantages(rewards_PG: np.ndarray, kind: str = "grpo") -> np.ndarray:
+  """Per-sample advantages from [prompts, group] rewards; a group of equal rewards gives 0.
+
+  grpo: (r - mean) / std; rloo: r minus the mean of the group's other samples; mean: r - mean.
+  """
+  r = np.asarray(rewards_PG, np.float64)
+  centred = r - r.mean(axis=1, keepdims=True)
+  if kind == "mean":
+    out = centred
+  elif kind == "rloo":
+    G = r.shape[1]
+    out = centred * G / max(G - 1, 1)
+  elif kind == "grpo":
+    std = r.std(axis=1, keepdims=True)
+    out = np.where(std > 1e-8, centred / np.maximum(std, 1e-8), 0.0)
+  else:
+    raise ValueError(f"rl.advantage must be one of {ADVANTAGES}, got {kind!r}")
+  return out.astype(np.float32)
+
+
+def completion_batch(prompt_BP, prompt_mask_BP, completion_BN, eos_id: int) -> dict:
+  """Teacher-forcing rows for left-padded prompts + sampled completions.
+
+  `action_mask` marks the completion tokens the policy chose, up to and including the
+  first <eos>; those are the actions the gradient and the metrics count.
+  """
+  B, P = prompt_BP.shape
+  N = completion_BN.shape[1]
+  tokens = jnp.concatenate([prompt_BP, completion_BN], axis=1)
+  seg = jnp.concatenate([prompt_mask_BP, jnp.ones((B, N), prompt_mask_BP.dtype)], axis=1)
+  pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
+  is_eos = completion_BN == eos_id
+  before_eos = jnp.cumsum(is_eos, axis=1) - is_eos == 0  # up to and including the first <eos>
+  action = jnp.concatenate([jnp.zeros((B, P - 1), bool), before_eos], axis=1)
+  return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:], "positions": pos[:, :-1],
+          "segment_ids": seg[:, :-1].astype(jnp.int32),
+          "action_mask": action.astype(jnp.float32)}
+
+
+def token_logprobs(params, graphdef, batch, allowed):
+  """(log-prob of each target, entropy of each position's distribution), both [B, T]."""
+  model = nnx.merge(graphdef, params)
+  logits = model(batch["inputs"], batch["positions"], batch["segment_ids"])
+  logp_all = jax.nn.log_softmax(allowed_logits(logits, allowed), axis=-1)
+  logp = jnp.take_along_axis(logp_all, batch["targets"][..., None], axis=-1)[..., 0]
+  entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
+  return logp, entropy
+
+
+def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float,
+            entropy_coef: float = 0.0):
+  """Token-level clipped policy-gradient loss (PPO form), optionally with a k3 KL penalty.
+
+  batch: completion_batch(...) plus "advantages" [B], and "old_logp" [B, T] when the batch
+  is reused for several updates (ratio != 1), "ref_logp" [B, T] when kl_coef > 0. Without
+  old_logp the ratio is exp(logp - stop_gradient(logp)) = 1, so the gradient is REINFORCE:
+  -sum_t A * grad log p(a_t) / #actions.
+  """
+  logp, entropy = token_logprobs(params, graphdef, batch, allowed)
+  mask = batch["action_mask"]
+  n = jnp.maximum(mask.sum(), 1.0)
+  old = batch.get("old_logp", jax.lax.stop_gradient(logp))
+  ratio = jnp.exp(logp - old)
+  adv = batch["advantages"][:, None]
+  obj = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
+  mean_entropy = (entropy * mask).sum() / n
+  # The entropy bonus keeps a from-scratch policy exploring: a collapsed group (all samples
+  # alike) has equal rewards and so no policy gradient at all.
+  loss = -(obj * mask).sum() / n - entropy_coef * mean_entropy
+  aux = {"entropy": mean_entropy,
+         "clip_fraction": ((jnp.abs(ratio - 1) > clip_eps) * mask).sum() / n}
+  if kl_coef > 0:
+    d = batch["ref_logp"] - logp
+    kl = ((jnp.exp(d) - d - 1) * mask).sum() / n
+    loss = loss + kl_coef * kl
+    aux["kl"] = kl
+  return loss, aux
+
+
+def rl_step(state, prompt_BP, prompt_mask_BP, completion_BN, advantages_B, nt_batch=None, *,
+            graphdef, tx, allowed, eos_id: int, clip_eps: float, kl_coef: float,
+            entropy_coef: float = 0.0, updates: int = 1, nt_weight: float = 0.0, nt_loss=None):
+  """`updates` optimizer steps on one batch of rollouts; the train step counter moves by 1.
+
+  With `nt_batch`, each update minimises (1 - nt_weight) * pg_loss + nt_weight * next-token
+  loss (the `mixed` objective). With more than one update the first update's log-probs are
+  the behaviour policy of the PPO ratio.
+  """
+  batch = completion_batch(prompt_BP, prompt_mask_BP, completion_BN, eos_id)
+  batch["advantages"] = advantages_B
+  if updates > 1:
+    batch["old_logp"] = jax.lax.stop_gradient(
+        token_logprobs(state["params"], graphdef, batch, allowed)[0])
+  if kl_coef > 0:
+    batch["ref_logp"] = token_logprobs(state["ref_params"], graphdef, batch, allowed)[0]
+
+  def total(params):
+    loss, aux = pg_loss(params, graphdef, batch, allowed=allowed, clip_eps=clip_eps,
+                        kl_coef=kl_coef, entropy_coef=entropy_coef)
+    aux["pg_loss"] = loss
+    if nt_batch is not None:
+      nt, nt_aux = nt_loss(params, graphdef, nt_batch)
+      loss = (1 - nt_weight) * loss + nt_weight * nt
+      aux = {**aux, **nt_aux, "loss": nt}
+    return loss, aux
+
+  params, opt_state = state["params"], state["opt_state"]
+  for _ in range(updates):  # few and static: unrolled
+    (_, aux), grads = jax.value_and_grad(total, has_aux=True)(params)
+    delta, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, delta)
+  aux["grad_norm"] = optax.global_norm(grads)
+  aux["response_tokens"] = batch["action_mask"].sum() / batch["action_mask"].shape[0]
+  return {**state, "params": params, "opt_state": opt_state, "step": state["step"] + 1}, aux

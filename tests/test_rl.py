@@ -1,0 +1,153 @@
+"""Reward-based training: advantages, the policy gradient against REINFORCE by hand, zero
+gradient from equal-reward groups, and the RL step on a (2,2,2) mesh equal to one device."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rf_jax.curriculum import Curriculum
+from rf_jax.data.tasks import TaskMixture
+from rf_jax.model import ModelConfig
+from rf_jax.rl import completion_batch, group_advantages, pg_loss, token_logprobs
+from rf_jax.rollouts import RLTrainer, draw_prompts
+from rf_jax.train_state import (abstract_model, init_params, init_state, make_optimizer, make_schedule,
+                                mesh_rules, model_config, state_shardings)
+from rf_jax.vocab import phase1_vocab
+
+from helpers import load_config, mesh_of
+
+EOS = 2
+
+
+def test_group_advantages():
+  r = np.array([[1.0, 0.0, 0.0, 1.0], [0.5, 0.5, 0.5, 0.5], [1.0, 0.0, 0.0, 0.0]])
+  g = group_advantages(r, "grpo")
+  np.testing.assert_allclose(g[0], [1, -1, -1, 1], atol=1e-6)
+  np.testing.assert_array_equal(g[1], 0.0)  # equal rewards: no signal
+  np.testing.assert_allclose(g[2], (r[2] - 0.25) / np.std(r[2]), atol=1e-6)
+  np.testing.assert_allclose(group_advantages(r, "mean")[2], r[2] - 0.25, atol=1e-6)
+  loo = [r[2, i] - np.mean(np.delete(r[2], i)) for i in range(4)]
+  np.testing.assert_allclose(group_advantages(r, "rloo")[2], loo, atol=1e-6)
+  with pytest.raises(ValueError, match="rl.advantage"):
+    group_advantages(r, "ppo")
+
+
+def _tiny():
+  cfg = ModelConfig(vocab_size=16, d_model=16, n_layers=1, n_heads=2, mlp_dim=32)
+  mesh, rules = mesh_of((1, 1, 1)), mesh_rules(load_config())
+  graphdef, _ = abstract_model(cfg, mesh, rules)
+  params = init_params(cfg, mesh, rules, 0)
+  rng = np.random.default_rng(0)
+  B, P, N = 6, 5, 4
+  prompt = rng.integers(3, 16, (B, P)).astype(np.int32)
+  pmask = np.ones((B, P), np.int32)
+  pmask[0, :2] = 0  # a left-padded prompt
+  comp = rng.integers(3, 16, (B, N)).astype(np.int32)
+  comp[1, 1] = EOS  # completions that stop early: tokens after <eos> are not actions
+  comp[2, 0] = EOS
+  batch = completion_batch(jnp.asarray(prompt), jnp.asarray(pmask), jnp.asarray(comp), EOS)
+  return graphdef, params, batch
+
+
+def test_policy_gradient_equals_hand_computed_reinforce():
+  graphdef, params, batch = _tiny()
+  adv = jnp.asarray([1.0, -0.5, 2.0, 0.0, -1.5, 0.7])
+  batch = {**batch, "advantages": adv}
+  allowed = 16
+  grad = jax.grad(lambda p: pg_loss(p, graphdef, batch, allowed=allowed, clip_eps=0.2,
+                                    kl_coef=0.0)[0])(params)
+  mask = np.asarray(batch["action_mask"])
+  assert list(mask.sum(1)) == [4, 2, 1, 4, 4, 4]  # actions end at the first <eos>
+  n = mask.sum()
+  # REINFORCE by hand: -(1/n) sum_i A_i grad sum_t log pi(a_it), one sequence at a time.
+  expected = jax.tree.map(jnp.zeros_like, params)
+  for i in range(len(adv)):
+    row = {k: v[i:i + 1] for k, v in batch.items() if k != "advantages"}
+    g_i = jax.grad(lambda p: (token_logprobs(p, graphdef, row, allowed)[0] *
+                              row["action_mask"]).sum())(params)
+    expected = jax.tree.map(lambda e, g: e - adv[i] * g / n, expected, g_i)
+  for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=0)
+  assert max(float(jnp.abs(a).max()) for a in jax.tree.leaves(grad)) > 1e-3
+
+
+def test_equal_reward_group_gives_zero_gradient():
+  graphdef, params, batch = _tiny()
+  adv = group_advantages(np.full((2, 3), 0.75), "grpo").reshape(-1)
+  batch = {**batch, "advantages": jnp.asarray(adv)}
+  grad = jax.grad(lambda p: pg_loss(p, graphdef, batch, allowed=16, clip_eps=0.2,
+                                    kl_coef=0.0)[0])(params)
+  for g in jax.tree.leaves(grad):
+    np.testing.assert_array_equal(np.asarray(g), 0.0)
+
+
+def _rl_metrics(shape, steps=3):
+  config = load_config()
+  config.model.update(d_model=64, n_heads=4, mlp_dim=128)  # shards evenly on (2,2,2)
+  rl = config.rl
+  rl.update(prompts=8, group_size=8, prompt_len=24, max_new=4, temperature=1.0)
+  vocab = phase1_vocab()
+  mesh, rules = mesh_of(shape), mesh_rules(config)
+  mcfg = model_config(config, vocab)
+  tx = make_optimizer(make_schedule(1e-2, 1, steps), 0.1, 0.9, 0.98, 1.0)
+  graphdef, abs_params = abstract_model(mcfg, mesh, rules)
+  shardings = state_shardings(abs_params, tx, mesh)
+  state = init_state(mcfg, tx, mesh, rules, seed=0)
+  names = ("parity", "dyck")
+  trainer = RLTrainer(rl, TaskMixture.build(names, None, (1, 1)), Curriculum(names, 1, 1), vocab,
+                      graphdef, mesh, tx, shardings, 0, False, 4)
+  out = []
+  for s in range(steps):
+    state, m = trainer(state, s)
+    out.append([m["reward"], m["pg_loss"], m["grad_norm"], m["entropy"], m["response_tokens"]])
+  assert m["exact"].shape == (2, 4) and m["count"].sum() == 64
+  return np.array(out)
+
+
+def test_rl_step_on_222_mesh_matches_one_device():
+  ref = _rl_metrics((1, 1, 1))
+  assert ref[:, 2].max() > 0.1  # some groups had a signal
+  np.testing.assert_allclose(_rl_metrics((2, 2, 2)), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_prompts_are_a_function_of_the_step():
+  mix = TaskMixture.build(("parity", "dyck"), None, (1, 2))
+  cur = Curriculum(("parity", "dyck"), 1, 2)
+  a, b = draw_prompts(mix, cur, 0, 5, 8), draw_prompts(mix, cur, 0, 5, 8)
+  assert a == b and a != draw_prompts(mix, cur, 0, 6, 8)
+
+
+def _rl_config(steps, objective="rl"):
+  c = load_config()
+  c.mesh.shape = (-1, 1, 1)
+  c.objective.kind = objective
+  c.data.update(tasks="parity,dyck", levels=(1, 2))
+  c.curriculum.update(kind="adaptive", min_examples=8, lag=0)
+  c.rl.update(prompts=8, group_size=4, prompt_len=24, max_new=8, kl_coef=0.1)
+  # A constant learning rate after step 1, so a 3-step run continued to 6 is the 6-step run.
+  c.train.update(steps=steps, warmup_steps=1, end_lr_fraction=1.0, log_every=1, eval_every=0,
+                 eval_levels=(), checkpoint_every=3)
+  return c
+
+
+def _logged(workdir, key):
+  import json
+  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  return {r["step"]: r[key] for r in rows if key in r}
+
+
+@pytest.mark.parametrize("objective", ["rl", "mixed"])
+def test_rl_state_checkpoints_and_resumes_exactly(tmp_path, objective):
+  from rf_jax import train
+  train.run(_rl_config(6, objective), str(tmp_path / "straight"))
+  train.run(_rl_config(3, objective), str(tmp_path / "resumed"))
+  train.run(_rl_config(6, objective), str(tmp_path / "resumed"))
+  for key in ("train/reward", "train/pg_loss", "train/kl", "train/grad_norm"):
+    a, b = _logged(tmp_path / "straight", key), _logged(tmp_path / "resumed", key)
+    assert sorted(a) == list(range(1, 7)) and a == b, key
+  kl = _logged(tmp_path / "straight", "train/kl")
+  assert kl[1] == 0.0 and kl[6] > 0  # the reference is the initial policy, kept frozen
+  if objective == "mixed":
+    assert len(_logged(tmp_path / "straight", "train/loss")) == 6
