@@ -51,25 +51,25 @@ def bridging_exact(metrics: dict, level: int) -> float | None:
 
 
 def report(root: str) -> tuple[str, dict]:
-  """The side-by-side table (markdown) of the pipeline's phase 3 and the baseline."""
+  """The side-by-side table (markdown): the pipeline after phases 2 and 3, and the baseline."""
   runs = {name: _final(root, name) for name, _, _ in RUNS}
-  pipe, base = runs["phase3"], runs["baseline"]
-  levels = sorted({int(k.split("/L")[1].split("/")[0]) for k in {**pipe, **base}
+  cols = (("pipeline after phase 2", runs["phase2"]), ("pipeline after phase 3", runs["phase3"]),
+          ("baseline (phase 3 from scratch)", runs["baseline"]))
+  levels = sorted({int(k.split("/L")[1].split("/")[0]) for _, m in cols for k in m
                    if k.startswith("eval/verbal_") and "/L" in k})
-  rows = [("phase-3 validation bits/byte (lower is better)", "val/bits_per_byte", "{:.3f}")]
-  table = {}
-  for label, key, fmt in rows:
-    table[label] = (pipe.get(key), base.get(key))
+  table = {"phase-3 validation bits/byte (lower is better)":
+           [m.get("val/bits_per_byte") for _, m in cols]}
   for level in levels:
-    table[f"bridging exact match, level {level} (mean of verbal families)"] = (
-        bridging_exact(pipe, level), bridging_exact(base, level))
-  pipe_time = sum(runs[n].get("wall_time_s", 0.0) for n in ("phase1", "phase2", "phase3"))
-  table["training wall time (s)"] = (pipe_time, base.get("wall_time_s"))
+    table[f"bridging exact match, level {level} (mean of verbal families)"] = [
+        bridging_exact(m, level) for _, m in cols]
+  table["training wall time (s)"] = [
+      runs["phase1"].get("wall_time_s", 0.0) + runs["phase2"].get("wall_time_s", 0.0),
+      sum(runs[n].get("wall_time_s", 0.0) for n in ("phase1", "phase2", "phase3")),
+      runs["baseline"].get("wall_time_s")]
   fmt = lambda k, v: "-" if v is None else (f"{v:.0f}" if k.endswith("(s)") else f"{v:.3f}")
-  lines = ["| | pipeline (phase 1 -> 2 -> 3) | baseline (phase 3 from scratch) |",
-           "|---|---|---|"]
-  lines += [f"| {k} | {fmt(k, a)} | {fmt(k, b)} |" for k, (a, b) in table.items()]
-  return "\n".join(lines), {k: {"pipeline": a, "baseline": b} for k, (a, b) in table.items()}
+  lines = ["| | " + " | ".join(c for c, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+  lines += [f"| {k} | " + " | ".join(fmt(k, v) for v in vals) + " |" for k, vals in table.items()]
+  return "\n".join(lines), {k: dict(zip((c for c, _ in cols), vals)) for k, vals in table.items()}
 
 
 def main(argv=None) -> int:

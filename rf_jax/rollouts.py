@@ -128,7 +128,6 @@ class RLTrainer:
     return rewards, exact
 
   def __call__(self, state, step: int, nt_batch=None):
-    t0 = time.perf_counter()
     prompts, tokens, mask, completions, t_roll = self.rollout(state["params"], step)
     t1 = time.perf_counter()
     rewards, exact = self.score(prompts, completions)
@@ -161,5 +160,4 @@ class RLTrainer:
       sel = [i for i, p in enumerate(prompts) if p.task == t]
       if sel:
         metrics[f"reward/{name}"] = float(rewards[sel].mean())
-    del t0
     return state, metrics
