@@ -290,13 +290,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                            nt_weight=1 - config.objective.get("rl_weight", 0.5))
     rl_tokens = rl_cfg.prompts * rl_cfg.group_size * (rl_cfg.prompt_len + rl_cfg.max_new)
 
+  nt_tokens = t.batch_size * config.data.seq_len
+
   def take_step(state, step):
+    """((state, metrics), tokens processed) for this step's objective."""
     kind = objective_at(step)
     if kind == "next_token":
-      return step_fn(state, make_global_batch(next(data_iter), mesh)), t.batch_size * config.data.seq_len
+      return step_fn(state, make_global_batch(next(data_iter), mesh)), nt_tokens
     nt = make_global_batch(next(data_iter), mesh) if kind == "mixed" else None
-    tokens = rl_tokens + (t.batch_size * config.data.seq_len if nt is not None else 0)
-    return rl_trainer(state, step, nt), tokens
+    return rl_trainer(state, step, nt), rl_tokens + (nt_tokens if nt is not None else 0)
+
   evaluate = text_eval = None
   if t.eval_levels:
     evaluate = TrainingEvaluator(eval_names, tuple(t.eval_levels), t.eval_examples, config.seed,
