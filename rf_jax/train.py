@@ -291,12 +291,31 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     rl_tokens = rl_cfg.prompts * rl_cfg.group_size * (rl_cfg.prompt_len + rl_cfg.max_new)
 
   nt_tokens = t.batch_size * config.data.seq_len
+  compiled = None
+
+  def compile_step(state, batch):
+    """Compiles the next-token step ahead of time, to log its compile time and memory once."""
+    t0 = time.perf_counter()
+    fn = step_fn.lower(state, batch).compile()
+    info = {"perf/compile_s": time.perf_counter() - t0}
+    mem = fn.memory_analysis()
+    if mem is not None:  # per device, as XLA plans it
+      for key, attr in (("arguments", "argument_size_in_bytes"), ("outputs", "output_size_in_bytes"),
+                        ("temporaries", "temp_size_in_bytes")):
+        info[f"perf/{key}_mib"] = getattr(mem, attr, 0) / 2**20
+    writer.console(f"compiled the train step in {info['perf/compile_s']:.1f}s; per device: " +
+                   ", ".join(f"{k[5:-4]} {v:,.1f} MiB" for k, v in info.items() if k.endswith("_mib")))
+    writer.write(start, info)
+    return fn
 
   def take_step(state, step):
     """((state, metrics), tokens processed) for this step's objective."""
+    nonlocal compiled
     kind = objective_at(step)
     if kind == "next_token":
-      return step_fn(state, make_global_batch(next(data_iter), mesh)), nt_tokens
+      batch = make_global_batch(next(data_iter), mesh)
+      compiled = compiled or compile_step(state, batch)
+      return compiled(state, batch), nt_tokens
     nt = make_global_batch(next(data_iter), mesh) if kind == "mixed" else None
     return rl_trainer(state, step, nt), rl_tokens + (nt_tokens if nt is not None else 0)
 
