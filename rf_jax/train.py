@@ -291,7 +291,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     rl_tokens = rl_cfg.prompts * rl_cfg.group_size * (rl_cfg.prompt_len + rl_cfg.max_new)
 
   nt_tokens = t.batch_size * config.data.seq_len
-  compiled = None
+  compiled, once = None, {}
 
   def compile_step(state, batch):
     """Compiles the next-token step ahead of time, to log its compile time and memory once."""
@@ -305,7 +305,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         info[f"perf/{key}_mib"] = getattr(mem, attr, 0) / 2**20
     writer.console(f"compiled the train step in {info['perf/compile_s']:.1f}s; per device: " +
                    ", ".join(f"{k[5:-4]} {v:,.1f} MiB" for k, v in info.items() if k.endswith("_mib")))
-    writer.write(start, info)
+    once.update(info)  # goes out with the next logged step
     return fn
 
   def take_step(state, step):
@@ -365,6 +365,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       keys = sorted({k for x in interval for k in x})  # objectives may switch mid-interval
       avg = {f"train/{k}": float(np.mean([x[k] for x in interval if k in x])) for k in keys}
       avg.update(speed.report(step))
+      avg.update(once)
+      once.clear()
       for i, name in enumerate(task_names):
         if task_exact[i, 1]:
           avg[f"train/exact/{name}"] = task_exact[i, 0] / task_exact[i, 1]
