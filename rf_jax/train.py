@@ -325,7 +325,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                  vocab, config.data.use_trace, graphdef, mesh)
   if val_rows is not None:
     from rf_jax.data.text import TextEvaluator
-    text_eval = TextEvaluator(val_rows, graphdef, mesh, vocab.byte_lengths, t.batch_size)
+    text_eval = TextEvaluator(val_rows, graphdef, mesh, vocab.byte_lengths, t.batch_size,
+                              vocab.allowed())
 
   has_eval = evaluate is not None or text_eval is not None
 

@@ -241,6 +241,24 @@ def test_evaluator_gives_the_same_numbers_on_any_mesh():
   assert 0.9 * math.log(V.size) < a["val/loss"] < 1.1 * math.log(V.size)  # untrained: ~uniform
 
 
+def test_evaluator_scores_the_distribution_training_optimises():
+  from rf_jax.step import loss_fn
+  config = load_config("phase1", "tiny")
+  mcfg = model_config(config, V)
+  rules = mesh_rules(config)
+  mesh = mesh_of((1, 1, 1))
+  graphdef, _ = abstract_model(mcfg, mesh, rules)
+  tx = make_optimizer(make_schedule(1e-3, 1, 10), 0.0, 0.9, 0.98, 1.0)
+  params = init_state(mcfg, tx, mesh, rules, 0)["params"]
+  rows = text.TextSource(DOCS, V, config.data.seq_len, seed=0).rows(4)
+  masked = text.TextEvaluator(rows, graphdef, mesh, V.byte_lengths, 4, V.allowed())(params)
+  plain = text.TextEvaluator(rows, graphdef, mesh, V.byte_lengths, 4)(params)
+  with jax.set_mesh(mesh):
+    train_loss = float(loss_fn(params, graphdef, rows, allowed=V.allowed())[0])
+  assert abs(masked["val/loss"] - train_loss) < 1e-5
+  assert masked["val/loss"] < plain["val/loss"]  # no mass on ids the phase never outputs
+
+
 def test_builtin_corpus_is_large_and_deterministic():
   docs = corpus.python_docs()
   assert sum(len(d.encode()) for d in docs) > 1_000_000 and len(docs) > 100

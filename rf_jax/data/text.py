@@ -369,9 +369,15 @@ def text_metrics(sum_nll: float, sum_bytes: float, n_tokens: float) -> dict[str,
 
 
 class TextEvaluator:
-  """Loss, perplexity and bits per byte of fixed validation rows (teacher forcing)."""
+  """Loss, perplexity and bits per byte of fixed validation rows (teacher forcing).
 
-  def __init__(self, rows: dict, graphdef, mesh, byte_lengths, batch_size: int):
+  With `allowed` (`Vocab.allowed()`) the distribution is the one training optimises and
+  sampling draws from: ids outside the phase's output tokens (symbol rows after phase 1,
+  table padding) get no probability mass.
+  """
+
+  def __init__(self, rows: dict, graphdef, mesh, byte_lengths, batch_size: int, allowed=None):
+    from rf_jax.sampling import allowed_logits
     from rf_jax.sharding import data_parallel_size
     from rf_jax.step import apply_model
     self.mesh = mesh
@@ -389,8 +395,11 @@ class TextEvaluator:
     self._batches = [{k: v[s + lo:s + lo + local] for k, v in padded.items()}
                      for s in range(0, n + pad, bs)]
     table = np.asarray(byte_lengths, np.float32)
+    logits = lambda params, batch: (
+        apply_model(graphdef, params, batch) if allowed is None
+        else allowed_logits(apply_model(graphdef, params, batch), allowed))
     self._terms = jax.jit(lambda params, batch: bits_per_byte_terms(
-        apply_model(graphdef, params, batch), batch, table))
+        logits(params, batch), batch, table))
 
   def __call__(self, params) -> dict[str, float]:
     from rf_jax.sharding import make_global_batch
