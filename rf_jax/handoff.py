@@ -13,8 +13,9 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 
-from rf_jax.checkpoint import path_name, stored_shapes
+from rf_jax.checkpoint import absolute, path_name, stored_shapes
 from rf_jax.errors import ConfigError
 from rf_jax.runs import load_run, read_meta
 from rf_jax.vocab import Vocab
@@ -88,8 +89,6 @@ def init_params(path: str, abs_params, fresh_params, vocab: Vocab, mesh):
   """(params, lineage) for a phase that starts from checkpoint `path`."""
   what = f"config.init_from={path}"
   workdir, step = split_checkpoint_path(path)
-  from etils import epath
-  from rf_jax.checkpoint import absolute
   if not (epath.Path(absolute(workdir)) / "checkpoints").exists():
     raise ConfigError(f"{what}: no checkpoints there; point it at the workdir of the earlier "
                       "phase (or <workdir>/checkpoints/<step>), or set it to '' to start fresh")

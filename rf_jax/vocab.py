@@ -43,10 +43,11 @@ class Vocab:
       raise ValueError(f"vocabulary text kind must be one of {TEXT_KINDS}, got {self.text!r}")
     ids = {t: i for i, t in enumerate(self.tokens)}
     object.__setattr__(self, "_ids", ids)
-    first = {"bytes": BYTE_TOKENS[0], "sentencepiece": None}.get(self.text)
-    offset = ids.get(first, -1) if first else -1
-    if self.text == "sentencepiece":
-      offset = next(i for i, t in enumerate(self.tokens) if t.startswith(SP_PREFIX))
+    offset = -1  # id of the first text token; none in a phase-1 vocabulary
+    if self.text == "bytes":
+      offset = ids.get(BYTE_TOKENS[0], -1)
+    elif self.text == "sentencepiece":
+      offset = next((i for i, t in enumerate(self.tokens) if t.startswith(SP_PREFIX)), -1)
     object.__setattr__(self, "_offset", offset)
 
   @property
