@@ -151,3 +151,33 @@ def test_rl_state_checkpoints_and_resumes_exactly(tmp_path, objective):
   assert kl[1] == 0.0 and kl[6] > 0  # the reference is the initial policy, kept frozen
   if objective == "mixed":
     assert len(_logged(tmp_path / "straight", "train/loss")) == 6
+
+
+def test_bad_objective_and_rl_config_give_one_line_errors():
+  from rf_jax.errors import ConfigError
+  from rf_jax.rollouts import check_rl_config
+  from rf_jax.train import make_mixture, make_source, objective_schedule
+  c = load_config()
+  c.objective.kind = "ppo"
+  with pytest.raises(ConfigError, match="objective.kind must be one of"):
+    objective_schedule(c)
+  mix = TaskMixture.build(("parity", "dyck"), None, (1, 2))
+  mesh, v = mesh_of((8, 1, 1)), phase1_vocab()
+  for bad, match in (({"prompt_len": 4}, "raise rl.prompt_len"),
+                     ({"max_new": 2}, "raise rl.max_new"),
+                     ({"group_size": 1}, "rl.group_size must be >= 2"),
+                     ({"prompts": 3, "group_size": 3}, "must divide over the data-parallel size"),
+                     ({"advantage": "ppo"}, "rl.advantage must be one of")):
+    rl = load_config().rl
+    rl.update({"prompt_len": 24, "max_new": 8, **bad})
+    with pytest.raises(ConfigError, match=match) as e:
+      check_rl_config(rl, mix, (1, 2), v, mesh, 0, False)
+    assert "\n" not in str(e.value)
+  c = load_config()
+  c.data.weights_end = "1,2"
+  with pytest.raises(ConfigError, match="data.weights_end"):
+    make_mixture(c, ["copy", "add", "sort"])
+  c = load_config()
+  c.data.source = "web"
+  with pytest.raises(ConfigError, match="data.source must be 'tasks' or 'text'"):
+    make_source(c, v, Curriculum(("copy",), 1, 1), TaskMixture.build(("copy",), None, (1, 1)))
