@@ -9,6 +9,8 @@ Prints one table for the config's model on this machine:
   sampler   greedy decoding with the KV cache against full recomputation
   rl        one RL step (config.rl): rollout tokens/s and the share of the step spent
             sampling, scoring (Python task scorers) and updating; use configs/phase1.py:rl
+  window    sliding-window attention (blockwise) against masked full attention, T=512..4096
+  memory    exact top-k search: 1M x 128 keys, a batch of 64 queries
 """
 from __future__ import annotations
 
@@ -244,6 +246,44 @@ def bench_rl(s: Setup, steps: int = 5) -> dict:
   return out
 
 
+def bench_window(window: int = 128, lengths=(512, 1024, 2048, 4096), batch: int = 2,
+                 heads: int = 4, head_dim: int = 32) -> list[dict]:
+  """Attention forward + backward at growing T: sliding window (blockwise) vs masked full."""
+  from rf_jax.model import NEG_INF, attention_mask, window_attention
+
+  def full(q, k, v, pos, seg):
+    logits = jnp.einsum("bthk,bshk->bhts", q, k) * head_dim ** -0.5
+    mask = attention_mask(pos, pos, seg, seg, window)
+    probs = jax.nn.softmax(jnp.where(mask[:, None], logits, NEG_INF), axis=-1)
+    return jnp.einsum("bhts,bshk->bthk", probs, v)
+
+  blockwise = lambda q, k, v, pos, seg: window_attention(q, k, v, pos, seg, window)
+  grad = lambda f: jax.jit(jax.grad(lambda q, k, v, pos, seg: f(q, k, v, pos, seg).sum(),
+                                    argnums=(0, 1, 2)))
+  out = []
+  for T in lengths:
+    rng = np.random.default_rng(T)
+    q, k, v = (jnp.asarray(rng.standard_normal((batch, T, heads, head_dim)), jnp.float32)
+               for _ in range(3))
+    pos = jnp.broadcast_to(jnp.arange(T), (batch, T))
+    seg = jnp.ones((batch, T), jnp.int32)
+    out.append({"T": T, "window_s": best_time(grad(blockwise), q, k, v, pos, seg),
+                "full_s": best_time(grad(full), q, k, v, pos, seg, repeats=2)})
+  return out
+
+
+def bench_topk(n: int = 1_000_000, dim: int = 128, batch: int = 64, k: int = 10) -> dict:
+  """Exact top-k over a bank of n keys (rows sharded over this machine's devices)."""
+  from rf_jax import memory
+  from rf_jax.sharding import make_mesh
+  rng = np.random.default_rng(0)
+  keys = memory.shard_rows(rng.standard_normal((n, dim), np.float32), make_mesh((-1, 1, 1)))
+  queries = jnp.asarray(rng.standard_normal((batch, dim), np.float32))
+  t = best_time(lambda q: memory.top_k(keys, q, k, n), queries, repeats=5)
+  return {"n": n, "dim": dim, "batch": batch, "k": k, "search_s": t,
+          "devices": len(keys.sharding.device_set), "queries_per_s": batch / t}
+
+
 def main(argv=None) -> None:
   from rf_jax.metrics import peak_flops_per_device
   from rf_jax.model import param_count
@@ -255,10 +295,27 @@ def main(argv=None) -> None:
   p.add_argument("--batch", type=int, default=8)
   p.add_argument("--prompt", type=int, default=32)
   args = p.parse_args(argv)
+  only = args.only.split(",")
+  if "window" in only:
+    rows = bench_window()
+    for x in rows:
+      print(f"window   T={x['T']:5d}: sliding window (128) {x['window_s'] * 1000:8.1f} ms, "
+            f"masked full {x['full_s'] * 1000:9.1f} ms  (attention forward + backward)")
+    first, last = rows[0], rows[-1]
+    grow = last["T"] / first["T"]
+    print(f"window   T x{grow:.0f}: sliding window time x{last['window_s'] / first['window_s']:.1f}"
+          f" (linear: x{grow:.0f}), masked full x{last['full_s'] / first['full_s']:.1f}"
+          f" (quadratic: x{grow ** 2:.0f})")
+  if "memory" in only:
+    x = bench_topk()
+    print(f"memory   exact top-{x['k']} over {x['n']:,} x {x['dim']} keys on {x['devices']} "
+          f"device(s): batch of {x['batch']} queries in {x['search_s'] * 1000:.1f} ms "
+          f"({x['queries_per_s']:,.0f} queries/s)")
+  if not set(only) & {"train", "data", "ckpt", "sampler", "rl"}:
+    return
   config = load_config(args.config)
   s = Setup(config)
   peak, src = peak_flops_per_device(config.train.get("peak_flops", 0.0))
-  only = args.only.split(",")
   print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}; peak "
         f"{peak / 1e9:.0f} GFLOP/s ({src}); model {param_count(s.abs_params) / 1e6:.1f}M params, "
         f"batch {config.train.batch_size} x {config.data.seq_len} tokens")

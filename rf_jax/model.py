@@ -88,6 +88,36 @@ def attention_mask(q_pos_BT, k_pos_BS, q_seg_BT, k_seg_BS, window: int):
   return mask  # B T S
 
 
+def window_attention(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, window: int):
+  """Sliding-window attention in blocks of `window` tokens: O(T * window), not O(T^2).
+
+  A query in block i can only see keys in blocks i-1 and i (positions rise by one per
+  token within a segment, so a key `window` or more tokens back is out of the window), so
+  each block attends to 2 * window keys under the same mask as `attention_mask`.
+  Returns [B, T, H, K].
+  """
+  B, T, H, K = q_BTHK.shape
+  W, n = window, -(-T // window)
+  pad = n * W - T
+  padded = lambda a, fill: jnp.pad(a, [(0, 0), (0, pad)] + [(0, 0)] * (a.ndim - 2),
+                                   constant_values=fill)
+  blocks = lambda a, fill: padded(a, fill).reshape(B, n, W, *a.shape[2:])
+  q, k, v = blocks(q_BTHK, 0), blocks(k_BTHK, 0), blocks(v_BTHK, 0)
+  pos, seg = blocks(pos_BT, 0), blocks(seg_BT, -1)  # padding is a segment no query has
+  with_previous = lambda a, fill: jnp.concatenate(
+      [jnp.pad(a[:, :-1], [(0, 0), (1, 0)] + [(0, 0)] * (a.ndim - 2), constant_values=fill),
+       a], axis=2)  # B n 2W ...
+  k2, v2 = with_previous(k, 0), with_previous(v, 0)
+  k_pos, k_seg = with_previous(pos, 0), with_previous(seg, -1)
+  logits = jnp.einsum("bnqhk,bnshk->bnhqs", q, k2).astype(jnp.float32) * K ** -0.5
+  mask = attention_mask(pos.reshape(B * n, W), k_pos.reshape(B * n, 2 * W),
+                        seg.reshape(B * n, W), k_seg.reshape(B * n, 2 * W), window)
+  logits = jnp.where(mask.reshape(B, n, 1, W, 2 * W), logits, NEG_INF)
+  probs = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+  out = jnp.einsum("bnhqs,bnshk->bnqhk", probs, v2)
+  return out.reshape(B, n * W, H, K)[:, :T]
+
+
 class Attention(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
@@ -118,6 +148,10 @@ class Attention(nnx.Module):
       k_pos = jnp.concatenate([cache["pos"], positions_BT], axis=1)
       k_seg = jnp.concatenate([cache["seg"], segment_ids_BT], axis=1)
       new_cache = write_cache(cache, k, v, positions_BT, segment_ids_BT)
+    W = cfg.attention_window
+    if cache is None and W and T > W and not _capturing(self):
+      out = window_attention(q, k, v, positions_BT, segment_ids_BT, W).reshape(B * T, H * K)
+      return (out @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D), None
     q, keys, values = (a.transpose(0, 2, 1, 3) for a in (q, keys, values))  # B H T K
     logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * K ** -0.5
     mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, cfg.attention_window)

@@ -66,7 +66,12 @@ def sample(params, prompt_BP, prompt_mask_BP, rng, *, graphdef, max_new: int, va
   seg = prompt_mask_BP.astype(jnp.int32)
   pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
   n_real = seg.sum(axis=1)
-  logits, cache = model(prompt_BP, pos, seg, cache)
+  # With a window, the prompt goes in window-sized chunks, so prefill is linear in its
+  # length too: each chunk attends to the cached window and itself.
+  chunk = cfg.attention_window if 0 < cfg.attention_window < P else P
+  for start in range(0, P, chunk):
+    part = slice(start, start + chunk)
+    logits, cache = model(prompt_BP[:, part], pos[:, part], seg[:, part], cache)
   rng, key = jax.random.split(rng)
   first = choose(logits[:, -1], key, valid_vocab, temperature, top_k)
   out = jnp.full((B, max_new), eos_id, jnp.int32).at[:, 0].set(first)
