@@ -110,9 +110,10 @@ def test_knowledge_cli_writes_banks_checkpoints_and_report_and_resumes(tmp_path)
                                   "full-context, facts in weights"}
   assert set(report["table"]["reasoner + retrieval"]) == {
       f"{b}/{h}" for b in ("train_0", "fresh") for h in (1, 2, 3)}
-  for name in ("train_0", "train_1", "fresh"):
+  for name, entities in (("train_0", 24), ("train_1", 24), ("fresh", 24), ("fresh_large", 48)):
     manifest = json.loads((tmp_path / "kn" / "banks" / name / "manifest.json").read_text())
-    assert manifest["count"] == 24 * 4 and manifest["dim"] == 16
+    assert manifest["count"] == entities * 4 and manifest["dim"] == 16
+  assert set(report["fresh_large"]) == {"1", "2", "3"}
   for stage in ("retriever", "reasoner", "full_context"):
     assert (tmp_path / "kn" / stage / "meta.json").exists()
   meta = json.loads((tmp_path / "kn" / "reasoner" / "meta.json").read_text())

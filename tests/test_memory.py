@@ -106,9 +106,24 @@ def test_top_k_one_million_entries_of_dim_128():
   keys = rng.standard_normal((1_000_000, 128), np.float32)
   queries = rng.standard_normal((64, 128), np.float32)
   sharded = memory.shard_rows(keys, mesh_of((8, 1, 1)))
-  assert sharded.addressable_shards[0].data.shape == (125_000, 128)
+  rows = sharded.addressable_shards[0].data.shape[0]
+  assert 125_000 <= rows < 126_024 and rows % memory.BLOCK == 0  # the two-stage search path
   _, idx = memory.top_k(sharded, queries, 10)
   np.testing.assert_array_equal(np.asarray(idx), numpy_top_k(keys, queries, 10))
+
+
+def test_two_stage_search_is_exact_and_never_returns_padding():
+  # 16 blocks per device or more takes the two-stage path; all real scores are negative, so
+  # the zero rows that pad the bank would win if they were not masked
+  n = 16 * 8 * memory.BLOCK + 5
+  rng = np.random.default_rng(3)
+  keys = -np.abs(rng.standard_normal((n, 8))).astype(np.float32)
+  queries = np.abs(rng.standard_normal((5, 8))).astype(np.float32)
+  sharded = memory.shard_rows(keys, mesh_of((8, 1, 1)))
+  assert sharded.shape[0] % (8 * memory.BLOCK) == 0 and sharded.shape[0] - n > memory.BLOCK
+  scores, idx = memory.top_k(sharded, queries, 12, n)
+  np.testing.assert_array_equal(np.asarray(idx), numpy_top_k(keys, queries, 12))
+  assert (np.asarray(scores) < 0).all()
 
 
 def make_bank(tmp_path, n=50, dim=8, name="bank"):
