@@ -1,0 +1,281 @@
+"""python -m rf_jax.thesis [--config=configs/thesis.py[:tiny]] [--root=workdirs/thesis] [--seeds=0,1,2]
+
+Does reasoning first transfer better than text first? Four arms train the same model at
+matched training FLOPs, each run in its own workdir <root>/seed<k>/<arm>/<run>:
+
+  text_first              phase 3 from scratch (text), then a short fine-tune on the
+                          phase-1 tasks
+  reasoning_first         phase 1 (next-token) -> phase 2 -> phase 3
+  reasoning_first_reward  phase 1 with reward as well (objective mixed) -> phase 2 -> phase 3
+  reasoning_memory        phase 1 -> 2 -> 3 with a small attention window throughout
+
+`plan` sets every run's steps so that each phase costs the FLOPs of the reasoning_first arm's
+phase (text_first's text run gets all three phases' FLOPs less its fine-tune). Each run is
+`python -m rf_jax.main` in its own process; running the command again skips finished runs
+and finished evaluations. The last run of each arm is evaluated with the transfer
+evaluator (in-distribution and out-of-distribution levels, renamed syntax, Brainf*ck),
+bridging exact match and text bits/byte come from the runs' final metrics; the report gives
+mean and spread over seeds (report.md, report.json, report.png under the root).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METRICS = ("in_distribution", "out_of_distribution", "renamed", "esolang", "bridging_L1",
+           "bits_per_byte", "train_tflop")
+
+
+@dataclasses.dataclass
+class Run:
+  arm: str
+  name: str               # workdir name under <root>/seed<k>/
+  config: str             # configs/<file>.py[:preset]
+  overrides: dict         # dotted config key -> value
+  parent: str | None      # the run it starts from (init_from), in the same arm and seed
+
+  def argv(self, root: str, seed: int, python: str = sys.executable) -> list[str]:
+    base = os.path.join(root, f"seed{seed}", self.arm)
+    out = [python, "-m", "rf_jax.main", f"--config={os.path.join(REPO, 'configs', self.config)}",
+           f"--workdir={base}/{self.name}", f"--config.seed={seed}"]
+    if self.parent:
+      out.append(f"--config.init_from={base}/{self.parent}")
+    return out + [f"--config.{k}={_flag(v)}" for k, v in self.overrides.items()]
+
+
+def _flag(v) -> str:
+  return ",".join(str(x) for x in v) if isinstance(v, (tuple, list)) else str(v)
+
+
+def load_config(spec: str):
+  from rf_jax.bench import load_config as load
+  path, _, preset = spec.partition(":")
+  return load(os.path.join(REPO, "configs", path) + (f":{preset}" if preset else ""))
+
+
+def apply(config, overrides: dict):
+  for key, value in overrides.items():
+    *path, leaf = key.split(".")
+    node = config
+    for p in path:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+def step_flops(config) -> float:
+  """Training FLOPs of one step of a phase config: next-token rows, plus rollouts (a forward
+  pass per sampled token) and their policy-gradient updates when the objective uses reward."""
+  from rf_jax.model import flops_per_token
+  from rf_jax.train_state import model_config
+  from rf_jax.vocab import phase1_vocab, text_vocab
+  vocab = phase1_vocab() if config.data.tokenizer == "chars" else text_vocab("bytes")
+  cfg = model_config(config, vocab)
+  t, seq = config.train, config.data.seq_len
+  kind = config.objective.kind
+  flops = 0.0 if kind == "rl" else t.batch_size * seq * flops_per_token(cfg, seq)
+  if kind in ("rl", "mixed"):
+    r = config.rl
+    n = r.prompt_len + r.max_new
+    tokens = r.prompts * r.group_size * n
+    flops += tokens * flops_per_token(cfg, n) * (1 / 3 + r.updates_per_batch)
+  return flops
+
+
+def plan(config) -> dict[str, list[Run]]:
+  """The runs of every arm, with steps that match the reference arm's FLOPs phase by phase."""
+  pre = config.phase_preset
+  spec = lambda file, extra="": f"{file}:{','.join(filter(None, [pre, extra]))}".rstrip(":")
+  b = config.budget
+  budget = lambda file, steps, extra="", ov=None: steps * step_flops(apply(load_config(spec(file, extra)), ov or {}))
+  phases = {"phase1": budget("phase1.py", b.phase1), "phase2": budget("phase2.py", b.phase2),
+            "phase3": budget("phase3.py", b.phase3)}
+
+  def run(arm, name, file, share, parent=None, extra="", **ov):
+    cfg = apply(load_config(spec(file, extra)), ov)
+    steps = max(1, round(share / step_flops(cfg)))
+    return Run(arm, name, spec(file, extra), {**ov, "train.steps": steps}, parent)
+
+  def three(arm, **ov1):
+    return [run(arm, "phase1", "phase1.py", phases["phase1"], **ov1, **common[arm]),
+            run(arm, "phase2", "phase2.py", phases["phase2"], "phase1", **common[arm]),
+            run(arm, "phase3", "phase3.py", phases["phase3"], "phase2", **common[arm])]
+
+  r = config.reward
+  common = {"reasoning_first": {}, "reasoning_first_reward": {},
+            "reasoning_memory": {"model.attention_window": config.window}}
+  families = load_config(spec("phase1.py")).data.tasks
+  verbal = ",".join("verbal_" + f for f in families.split(","))
+  finetune = dict(**{"data.tasks": families, "data.weights": "", "data.weights_end": "",
+                     "train.eval_tasks": verbal})
+  ft = run("text_first", "tasks", "phase2.py", b.finetune * step_flops(
+      apply(load_config(spec("phase2.py")), finetune)), "text", **finetune)
+  total = sum(phases.values())
+  arms = {
+      "text_first": [run("text_first", "text", "phase3.py", total - b.finetune * step_flops(
+          apply(load_config(spec("phase2.py")), finetune)), extra="baseline"), ft],
+      "reasoning_first": three("reasoning_first"),
+      "reasoning_first_reward": three(
+          "reasoning_first_reward", **{"objective.kind": r.kind, "objective.rl_weight": r.rl_weight,
+                                       "rl.prompts": r.prompts, "rl.group_size": r.group_size,
+                                       "rl.prompt_len": r.prompt_len, "rl.max_new": r.max_new}),
+      "reasoning_memory": three("reasoning_memory"),
+  }
+  wanted = [a for a in config.arms.split(",") if a]
+  unknown = set(wanted) - set(arms)
+  if unknown:
+    from rf_jax.errors import ConfigError
+    raise ConfigError(f"thesis arms {sorted(unknown)} are unknown; choose from {sorted(arms)}")
+  return {a: arms[a] for a in wanted}
+
+
+def run_flops(run: Run) -> float:
+  return run.overrides["train.steps"] * step_flops(apply(load_config(run.config), run.overrides))
+
+
+def _json(path: str) -> dict:
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+def arm_metrics(root: str, seed: int, runs: list[Run], config) -> dict:
+  """The evaluator's numbers for the arm's last run, cached in <run>/thesis_eval.json."""
+  from rf_jax.evaluate import evaluate_run
+  base = os.path.join(root, f"seed{seed}", runs[0].arm)
+  last = os.path.join(base, runs[-1].name)
+  cache = os.path.join(last, "thesis_eval.json")
+  out = _json(cache)
+  if out:
+    return out
+  families = load_config("phase1.py" + (f":{config.phase_preset}" if config.phase_preset
+                                        else "")).data.tasks
+  rep = evaluate_run(last, config.examples, families=families.split(","))
+  lo, hi = config.train_levels
+  fam = rep["families"].values()
+  level = lambda f, pred: [r["exact"] for l, r in f["levels"].items() if pred(int(l))]
+  text_run = next(r for r in runs if r.name in ("phase3", "text"))
+  final = _json(os.path.join(last, "final_metrics.json"))
+  verbal = [v for k, v in final.items() if k.startswith("eval/verbal_") and k.endswith("/L1/exact")]
+  out = {
+      "in_distribution": float(np.mean([x for f in fam for x in level(f, lambda l: lo <= l <= hi)])),
+      "out_of_distribution": float(np.mean([x for f in fam for x in level(f, lambda l: l > hi)])),
+      "renamed": float(np.mean([f["renamed"] for f in fam])),
+      "esolang": rep["esolang"]["mean"],
+      "bridging_L1": float(np.mean(verbal)) if verbal else None,
+      "bits_per_byte": _json(os.path.join(base, text_run.name, "final_metrics.json")).get(
+          "val/bits_per_byte"),
+      "train_tflop": sum(run_flops(r) for r in runs) / 1e12,
+  }
+  with open(cache, "w") as f:
+    json.dump(out, f, indent=1)
+  return out
+
+
+def summarize(per_seed: dict[str, list[dict]]) -> dict:
+  """arm -> metric -> {mean, std, values}."""
+  out = {}
+  for arm, rows in per_seed.items():
+    out[arm] = {}
+    for m in METRICS:
+      vals = [r[m] for r in rows if r.get(m) is not None]
+      out[arm][m] = {"mean": float(np.mean(vals)) if vals else None,
+                     "std": float(np.std(vals)) if vals else None, "values": vals}
+  return out
+
+
+def table(summary: dict) -> str:
+  arms = list(summary)
+  lines = ["| metric | " + " | ".join(arms) + " |", "|---" * (len(arms) + 1) + "|"]
+  for m in METRICS:
+    cells = []
+    for a in arms:
+      s = summary[a][m]
+      fmt = ".4g" if m == "train_tflop" else ".3f"
+      cells.append("-" if s["mean"] is None else f"{s['mean']:{fmt}} ± {s['std']:{fmt}}")
+    lines.append(f"| {m} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def plot(summary: dict, path: str) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  shown = [m for m in METRICS if m != "train_tflop"]
+  fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 3), squeeze=False)
+  for ax, m in zip(axes.flat, shown):
+    arms = [a for a in summary if summary[a][m]["mean"] is not None]
+    ax.bar(range(len(arms)), [summary[a][m]["mean"] for a in arms],
+           yerr=[summary[a][m]["std"] for a in arms], color=[f"C{i}" for i in range(len(arms))])
+    for i, a in enumerate(arms):
+      ax.scatter([i] * len(summary[a][m]["values"]), summary[a][m]["values"], s=8, color="k")
+    ax.set_xticks(range(len(arms)), [a.replace("_", "\n") for a in arms], fontsize=6)
+    ax.set_title(m, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m rf_jax.thesis",
+                                   description=__doc__.split("\n")[2])
+  parser.add_argument("--config", default="thesis.py", help="configs/thesis.py[:preset]")
+  parser.add_argument("--root", default="workdirs/thesis")
+  parser.add_argument("--seeds", default="", help="comma-separated; default: config.seeds")
+  parser.add_argument("--dry-run", action="store_true", help="print the runs and their FLOPs")
+  args = parser.parse_args(argv)
+  from rf_jax.errors import ConfigError
+  try:
+    config = load_config(os.path.basename(args.config))
+    if args.seeds:
+      config.seeds = args.seeds
+    seeds = [int(s) for s in str(config.seeds).split(",")]
+    arms = plan(config)
+  except (ConfigError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  for arm, runs in arms.items():
+    print(f"{arm}: " + " -> ".join(f"{r.name} ({r.overrides['train.steps']} steps, "
+                                    f"{run_flops(r) / 1e12:.3g} TFLOP)" for r in runs) +
+          f"; total {sum(run_flops(r) for r in runs) / 1e12:.3g} TFLOP", flush=True)
+  if args.dry_run:
+    return 0
+  t0 = time.time()
+  extra = config.extra.split() if config.extra else []
+  per_seed = {arm: [] for arm in arms}
+  for seed in seeds:
+    for arm, runs in arms.items():
+      for r in runs:
+        argv_ = r.argv(args.root, seed) + extra
+        print(f"=== seed {seed} {arm}/{r.name}: {' '.join(argv_[1:])}", flush=True)
+        rc = subprocess.call(argv_)
+        if rc:
+          print(f"error: seed {seed} {arm}/{r.name} failed (exit {rc}); fix it and rerun: "
+                "finished runs are not repeated", file=sys.stderr)
+          return rc
+      per_seed[arm].append(arm_metrics(args.root, seed, runs, config))
+  summary = summarize(per_seed)
+  md = table(summary)
+  os.makedirs(args.root, exist_ok=True)
+  with open(os.path.join(args.root, "report.md"), "w") as f:
+    f.write(md + "\n")
+  with open(os.path.join(args.root, "report.json"), "w") as f:
+    json.dump({"summary": summary, "seeds": seeds, "wall_s": time.time() - t0,
+               "runs": {a: [dataclasses.asdict(r) for r in rs] for a, rs in arms.items()}}, f,
+              indent=1)
+  plot(summary, os.path.join(args.root, "report.png"))
+  print(f"\nthesis done in {time.time() - t0:.0f} s; {args.root}/report.md:\n\n{md}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,75 @@
+"""The thesis experiment: matched-FLOPs plan, seed summary, and the tiny preset end to end."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rf_jax import thesis
+from tests.helpers import ROOT
+
+
+def test_every_arm_gets_the_reference_arms_flops_phase_by_phase():
+  config = thesis.load_config("thesis.py")
+  arms = thesis.plan(config)
+  assert list(arms) == config.arms.split(",")
+  ref = [thesis.run_flops(r) for r in arms["reasoning_first"]]
+  total = sum(ref)
+  for arm, runs in arms.items():
+    flops = [thesis.run_flops(r) for r in runs]
+    assert abs(sum(flops) - total) / total < 0.02, (arm, sum(flops), total)
+    if arm in ("reasoning_first_reward", "reasoning_memory"):
+      for f, r in zip(flops, ref):
+        assert abs(f - r) / r < 0.02
+  # reward costs more per step (rollouts), so its phase 1 takes fewer steps
+  steps = lambda arm: arms[arm][0].overrides["train.steps"]
+  assert steps("reasoning_first_reward") < steps("reasoning_first") == config.budget.phase1
+  assert arms["reasoning_memory"][0].overrides["model.attention_window"] == config.window
+  text, finetune = arms["text_first"]
+  assert text.config.endswith("baseline") and text.parent is None and finetune.parent == "text"
+  assert finetune.overrides["train.steps"] == config.budget.finetune
+  argv = finetune.argv("/r", 2)
+  assert "--workdir=/r/seed2/text_first/tasks" in argv
+  assert "--config.init_from=/r/seed2/text_first/text" in argv and "--config.seed=2" in argv
+
+
+def test_unknown_arm_is_one_line():
+  config = thesis.load_config("thesis.py")
+  config.arms = "reasoning_first,telepathy"
+  with pytest.raises(ValueError, match="telepathy"):
+    thesis.plan(config)
+
+
+def test_summary_is_mean_and_spread_over_seeds():
+  rows = [{m: None for m in thesis.METRICS} for _ in range(3)]
+  for i, r in enumerate(rows):
+    r["renamed"] = [0.1, 0.2, 0.6][i]
+  s = thesis.summarize({"a": rows})["a"]
+  assert s["renamed"]["mean"] == pytest.approx(0.3)
+  assert s["renamed"]["std"] == pytest.approx(0.216, abs=1e-3)
+  assert s["esolang"]["mean"] is None
+  assert "0.300 ± 0.216" in thesis.table({"a": s})
+
+
+def test_tiny_thesis_end_to_end_gives_every_arm_every_metric(tmp_path):
+  out = subprocess.run(
+      [sys.executable, "-m", "rf_jax.thesis", "--config=thesis.py:tiny", f"--root={tmp_path}",
+       "--seeds=0"], cwd=ROOT, capture_output=True, text=True, timeout=900,
+      env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"})
+  assert out.returncode == 0, out.stderr[-3000:]
+  report = json.loads((tmp_path / "report.json").read_text())
+  summary = report["summary"]
+  assert set(summary) == {"text_first", "reasoning_first", "reasoning_first_reward",
+                          "reasoning_memory"}
+  for arm, metrics in summary.items():
+    assert set(metrics) == set(thesis.METRICS)
+    for name, m in metrics.items():
+      assert m["mean"] is not None and len(m["values"]) == 1, (arm, name)
+  flops = [m["train_tflop"]["mean"] for m in summary.values()]
+  assert max(flops) / min(flops) < 1.3  # tiny step counts round coarsely
+  assert (tmp_path / "report.png").stat().st_size > 1000
+  assert "reasoning_memory" in (tmp_path / "report.md").read_text()
+  meta = json.loads((tmp_path / "seed0" / "reasoning_memory" / "phase3" / "final_metrics.json"
+                     ).read_text())
+  assert "val/bits_per_byte" in meta
