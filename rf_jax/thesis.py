@@ -206,6 +206,27 @@ def table(summary: dict) -> str:
   return "\n".join(lines)
 
 
+def verdicts(summary: dict, reference: str = "text_first") -> list[str]:
+  """For each arm and metric: is its difference from `reference` larger than the seed spread
+  (|mean difference| > the sum of the two standard deviations)?"""
+  out = []
+  ref = summary.get(reference)
+  if ref is None:
+    return out
+  for arm, metrics in summary.items():
+    if arm == reference:
+      continue
+    for m in METRICS:
+      if m == "train_tflop" or metrics[m]["mean"] is None or ref[m]["mean"] is None:
+        continue
+      diff = metrics[m]["mean"] - ref[m]["mean"]
+      spread = metrics[m]["std"] + ref[m]["std"]
+      beyond = abs(diff) > spread
+      out.append(f"{arm} vs {reference}, {m}: {diff:+.3f} "
+                 f"({'larger' if beyond else 'not larger'} than the seed spread {spread:.3f})")
+  return out
+
+
 def plot(summary: dict, path: str) -> None:
   import matplotlib
   matplotlib.use("Agg")
@@ -264,7 +285,7 @@ def main(argv=None) -> int:
           return rc
       per_seed[arm].append(arm_metrics(args.root, seed, runs, config))
   summary = summarize(per_seed)
-  md = table(summary)
+  md = table(summary) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(summary))
   os.makedirs(args.root, exist_ok=True)
   with open(os.path.join(args.root, "report.md"), "w") as f:
     f.write(md + "\n")

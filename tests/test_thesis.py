@@ -50,6 +50,11 @@ def test_summary_is_mean_and_spread_over_seeds():
   assert s["renamed"]["std"] == pytest.approx(0.216, abs=1e-3)
   assert s["esolang"]["mean"] is None
   assert "0.300 ± 0.216" in thesis.table({"a": s})
+  ref = thesis.summarize({"r": [{**r, "renamed": 0.15} for r in rows]})["r"]
+  lines = thesis.verdicts({"text_first": ref, "a": s})
+  assert lines == ["a vs text_first, renamed: +0.150 (not larger than the seed spread 0.216)"]
+  far = thesis.summarize({"a": [{**r, "renamed": 0.9} for r in rows]})["a"]
+  assert "larger than the seed spread 0.000" in thesis.verdicts({"text_first": ref, "a": far})[0]
 
 
 def test_tiny_thesis_end_to_end_gives_every_arm_every_metric(tmp_path):
