@@ -89,7 +89,8 @@ def init_params(path: str, abs_params, fresh_params, vocab: Vocab, mesh):
   """(params, lineage) for a phase that starts from checkpoint `path`."""
   what = f"config.init_from={path}"
   workdir, step = split_checkpoint_path(path)
-  if not (epath.Path(absolute(workdir)) / "checkpoints").exists():
+  workdir = absolute(workdir)  # Orbax reads absolute paths only
+  if not (epath.Path(workdir) / "checkpoints").exists():
     raise ConfigError(f"{what}: no checkpoints there; point it at the workdir of the earlier "
                       "phase (or <workdir>/checkpoints/<step>), or set it to '' to start fresh")
   try:

@@ -254,6 +254,7 @@ def main(argv=None) -> int:
   parser.add_argument("--seeds", default="", help="comma-separated; default: config.seeds")
   parser.add_argument("--dry-run", action="store_true", help="print the runs and their FLOPs")
   args = parser.parse_args(argv)
+  args.root = os.path.abspath(args.root)
   from rf_jax.errors import ConfigError
   try:
     config = load_config(os.path.basename(args.config))

@@ -166,3 +166,11 @@ def test_sentencepiece_vocabulary_travels_in_the_checkpoint(root, tmp_path):
   c.train.steps = 3
   train.run(c, str(tmp_path / "w"))
   assert load_run(tmp_path / "w").vocab == v
+
+
+def test_init_from_a_relative_path(root, tmp_path, monkeypatch):
+  monkeypatch.chdir(root.parent)  # Orbax needs absolute paths; the handoff makes them so
+  c = _phase2(tmp_path, init_from=os.path.join(root.name, "phase1"))
+  train.run(c, str(tmp_path / "w"))
+  assert json.loads((tmp_path / "w" / "final_metrics.json").read_text())["step"] == 2
+  assert load_run(tmp_path / "w").meta["lineage"]
