@@ -128,8 +128,7 @@ def retriever_batch(config, vocab: Vocab, step: int):
   return q, ql, f, fl
 
 
-def train_retriever(config, vocab: Vocab, mesh, writer: MetricWriter):
-  cfg = retriever_config(config, vocab_size=-(-vocab.size // 8) * 8)
+def train_retriever(config, cfg: retr.RetrieverConfig, vocab: Vocab, mesh, writer: MetricWriter):
   graphdef, params = retr.init(cfg, config.seed, mesh, DEFAULT_RULES)
   r = config.retriever
   schedule = make_schedule(r.learning_rate, r.warmup_steps, r.steps)
@@ -145,7 +144,7 @@ def train_retriever(config, vocab: Vocab, mesh, writer: MetricWriter):
       writer.write(step + 1, {f"retriever/{k}": v for k, v in m.items()})
       writer.console(f"retriever step {step + 1}/{r.steps} | loss {m['loss']:.4f} | in-batch "
                      f"acc {m['in_batch_accuracy']:.3f} | {format_duration(time.perf_counter() - t0)}")
-  return cfg, graphdef, state["params"]
+  return graphdef, state["params"]
 
 
 # --- stage 2: banks ---------------------------------------------------------------------------
@@ -361,7 +360,7 @@ def run(config, workdir: str) -> dict:
   graphdef_r, fresh_r = retr.init(rcfg, config.seed, mesh, DEFAULT_RULES)
   loaded = load_params(rdir, abstract_of(fresh_r))
   if loaded is None:
-    rcfg, graphdef_r, params_r = train_retriever(config, vocab, mesh, writer)
+    graphdef_r, params_r = train_retriever(config, rcfg, vocab, mesh, writer)
     save_params(rdir, params_r, {"config": dataclasses.asdict(rcfg), "vocab": vocab.to_json()})
   else:
     params_r = loaded[0]

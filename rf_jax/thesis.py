@@ -95,7 +95,7 @@ def plan(config) -> dict[str, list[Run]]:
   pre = config.phase_preset
   spec = lambda file, extra="": f"{file}:{','.join(filter(None, [pre, extra]))}".rstrip(":")
   b = config.budget
-  budget = lambda file, steps, extra="", ov=None: steps * step_flops(apply(load_config(spec(file, extra)), ov or {}))
+  budget = lambda file, steps: steps * step_flops(load_config(spec(file)))
   phases = {"phase1": budget("phase1.py", b.phase1), "phase2": budget("phase2.py", b.phase2),
             "phase3": budget("phase3.py", b.phase3)}
 
@@ -114,14 +114,13 @@ def plan(config) -> dict[str, list[Run]]:
             "reasoning_memory": {"model.attention_window": config.window}}
   families = load_config(spec("phase1.py")).data.tasks
   verbal = ",".join("verbal_" + f for f in families.split(","))
-  finetune = dict(**{"data.tasks": families, "data.weights": "", "data.weights_end": "",
-                     "train.eval_tasks": verbal})
-  ft = run("text_first", "tasks", "phase2.py", b.finetune * step_flops(
-      apply(load_config(spec("phase2.py")), finetune)), "text", **finetune)
-  total = sum(phases.values())
+  finetune = {"data.tasks": families, "data.weights": "", "data.weights_end": "",
+              "train.eval_tasks": verbal}
+  ft_flops = b.finetune * step_flops(apply(load_config(spec("phase2.py")), finetune))
   arms = {
-      "text_first": [run("text_first", "text", "phase3.py", total - b.finetune * step_flops(
-          apply(load_config(spec("phase2.py")), finetune)), extra="baseline"), ft],
+      "text_first": [run("text_first", "text", "phase3.py", sum(phases.values()) - ft_flops,
+                         extra="baseline"),
+                     run("text_first", "tasks", "phase2.py", ft_flops, "text", **finetune)],
       "reasoning_first": three("reasoning_first"),
       "reasoning_first_reward": three(
           "reasoning_first_reward", **{"objective.kind": r.kind, "objective.rl_weight": r.rl_weight,

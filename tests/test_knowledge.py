@@ -57,7 +57,8 @@ def retriever_setup(steps):
 def test_contrastive_retriever_learns_to_find_the_supporting_fact(tmp_path):
   config, vocab, mesh = retriever_setup(steps=150)
   writer = MetricWriter(str(tmp_path), enabled=False)
-  cfg, graphdef, params = knowledge.train_retriever(config, vocab, mesh, writer)
+  cfg = knowledge.retriever_config(config, -(-vocab.size // 8) * 8)
+  graphdef, params = knowledge.train_retriever(config, cfg, vocab, mesh, writer)
   reader = knowledge.Reader(vocab, graphdef, params, top_k=4, query_len=7)
   kb = facts.generate(777, 100)  # a bank never seen in training
   knowledge.build_bank(kb, reader, str(tmp_path / "bank"))

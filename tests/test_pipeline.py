@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import ROOT, load_config, mesh_of
-from rf_jax import pipeline, train
+from rf_jax import pipeline, thesis, train
 from rf_jax.data.packing import encode_example, pack_row
 from rf_jax.errors import ConfigError
 from rf_jax.runs import load_run
@@ -89,13 +89,7 @@ def _phase2(tmp_path, **overrides):
   c.mesh.shape = (-1, 1, 1)
   c.train.steps = 2
   c.train.eval_levels = ()
-  for k, v in overrides.items():
-    obj = c
-    *path, last = k.split(".")
-    for p in path:
-      obj = obj[p]
-    obj[last] = v
-  return c
+  return thesis.apply(c, overrides)
 
 
 def _one_line_error(c, workdir, match):
