@@ -9,6 +9,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from rf_jax.distributed import initialize
 from rf_jax.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (with :preset).",
@@ -20,19 +21,6 @@ _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a mul
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0..N-1.")
 
 
-def init_distributed() -> None:
-  """Joins a multi-process run when there is one; a single process needs nothing."""
-  import jax
-  if _COORDINATOR.value:
-    if _NUM_PROCESSES.value is None or _PROCESS_ID.value is None:
-      raise ConfigError("--coordinator_address needs --num_processes and --process_id too")
-    jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
-                               num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
-  elif "," in os.environ.get("TPU_WORKER_HOSTNAMES", "") or \
-      int(os.environ.get("SLURM_NTASKS", "1")) > 1:
-    jax.distributed.initialize()  # peers from the TPU VM metadata or the SLURM environment
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -42,7 +30,7 @@ def main(argv):
   if config is None:
     sys.exit("error: pass --config=configs/phase1.py (or another config file)")
   try:
-    init_distributed()
+    initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     from rf_jax import train  # after flag parsing: keeps `--help` fast
     train.run(config, _WORKDIR.value or f"workdirs/{config.name}")
   except ConfigError as e:

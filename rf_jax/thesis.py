@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -28,6 +29,7 @@ import sys
 import time
 
 import numpy as np
+from etils import epath
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRICS = ("in_distribution", "out_of_distribution", "renamed", "esolang", "bridging_L1",
@@ -95,28 +97,30 @@ def plan(config) -> dict[str, list[Run]]:
   pre = config.phase_preset
   spec = lambda file, extra="": f"{file}:{','.join(filter(None, [pre, extra]))}".rstrip(":")
   b = config.budget
-  budget = lambda file, steps: steps * step_flops(load_config(spec(file)))
+  shared = common_overrides(config)
+  budget = lambda file, steps: steps * step_flops(apply(load_config(spec(file)), shared))
   phases = {"phase1": budget("phase1.py", b.phase1), "phase2": budget("phase2.py", b.phase2),
             "phase3": budget("phase3.py", b.phase3)}
 
   def run(arm, name, file, share, parent=None, extra="", **ov):
+    ov = {**shared, **ov}
     cfg = apply(load_config(spec(file, extra)), ov)
     steps = max(1, round(share / step_flops(cfg)))
     return Run(arm, name, spec(file, extra), {**ov, "train.steps": steps}, parent)
 
   def three(arm, **ov1):
-    return [run(arm, "phase1", "phase1.py", phases["phase1"], **ov1, **common[arm]),
-            run(arm, "phase2", "phase2.py", phases["phase2"], "phase1", **common[arm]),
-            run(arm, "phase3", "phase3.py", phases["phase3"], "phase2", **common[arm])]
+    return [run(arm, "phase1", "phase1.py", phases["phase1"], **ov1, **per_arm[arm]),
+            run(arm, "phase2", "phase2.py", phases["phase2"], "phase1", **per_arm[arm]),
+            run(arm, "phase3", "phase3.py", phases["phase3"], "phase2", **per_arm[arm])]
 
   r = config.reward
-  common = {"reasoning_first": {}, "reasoning_first_reward": {},
+  per_arm = {"reasoning_first": {}, "reasoning_first_reward": {},
             "reasoning_memory": {"model.attention_window": config.window}}
   families = load_config(spec("phase1.py")).data.tasks
   verbal = ",".join("verbal_" + f for f in families.split(","))
   finetune = {"data.tasks": families, "data.weights": "", "data.weights_end": "",
               "train.eval_tasks": verbal}
-  ft_flops = b.finetune * step_flops(apply(load_config(spec("phase2.py")), finetune))
+  ft_flops = b.finetune * step_flops(apply(load_config(spec("phase2.py")), {**shared, **finetune}))
   arms = {
       "text_first": [run("text_first", "text", "phase3.py", sum(phases.values()) - ft_flops,
                          extra="baseline"),
@@ -136,15 +140,37 @@ def plan(config) -> dict[str, list[Run]]:
   return {a: arms[a] for a in wanted}
 
 
+def common_overrides(config) -> dict:
+  """What every run gets: the preset's sizes and budgets, and the text corpus."""
+  out = {k: v for k, v in config.common}
+  if config.text_files:
+    out["data.text_files"] = config.text_files
+  elif config.text_files_required:
+    from rf_jax.errors import ConfigError
+    raise ConfigError(f"the {config.slice.name or 'chosen'} preset trains on billions of text "
+                      "tokens: pass --text_files=GLOB (e.g. gs://BUCKET/corpus/*.jsonl); the "
+                      "built-in corpus is a few MB")
+  return out
+
+
+def run_tokens(run: Run) -> float:
+  """Tokens of next-token rows the run trains on (rollout tokens not counted)."""
+  cfg = apply(load_config(run.config), run.overrides)
+  return 0.0 if cfg.objective.kind == "rl" else (
+      run.overrides["train.steps"] * cfg.train.batch_size * cfg.data.seq_len)
+
+
 def run_flops(run: Run) -> float:
   return run.overrides["train.steps"] * step_flops(apply(load_config(run.config), run.overrides))
 
 
 def _json(path: str) -> dict:
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    return json.load(f)
+  p = epath.Path(path)
+  return json.loads(p.read_text()) if p.exists() else {}
+
+
+def _write(path: str, data) -> None:
+  epath.Path(path).write_bytes(data if isinstance(data, bytes) else data.encode())
 
 
 def arm_metrics(root: str, seed: int, runs: list[Run], config) -> dict:
@@ -175,8 +201,9 @@ def arm_metrics(root: str, seed: int, runs: list[Run], config) -> dict:
           "val/bits_per_byte"),
       "train_tflop": sum(run_flops(r) for r in runs) / 1e12,
   }
-  with open(cache, "w") as f:
-    json.dump(out, f, indent=1)
+  import jax
+  if jax.process_index() == 0:
+    _write(cache, json.dumps(out, indent=1))
   return out
 
 
@@ -241,37 +268,78 @@ def plot(summary: dict, path: str) -> None:
     ax.set_xticks(range(len(arms)), [a.replace("_", "\n") for a in arms], fontsize=6)
     ax.set_title(m, fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", dpi=90)
   plt.close(fig)
+  _write(path, buf.getvalue())
+
+
+def evaluate_arm(args, config, arms) -> int:
+  """`--evaluate=SEED:ARM`, in its own process: on a slice every worker runs it, as one
+  multi-process JAX job, so the driver itself never holds the accelerators."""
+  from rf_jax.distributed import initialize
+  initialize()
+  from jax.experimental import multihost_utils
+  seed, _, arm = args.evaluate.partition(":")
+  arm_metrics(args.root, int(seed), arms[arm], config)
+  # process 0 writes the cache; no worker's driver may look for it before that
+  multihost_utils.sync_global_devices("thesis_eval_written")
+  return 0
+
+
+def estimate(config, arms) -> str:
+  """Hours on the preset's slice at 40% MFU; empty without a slice."""
+  if not config.slice.chips:
+    return ""
+  flops = sum(run_flops(r) for runs in arms.values() for r in runs)
+  hours = flops / (0.4 * config.slice.chips * config.slice.peak) / 3600
+  return (f"{config.slice.name}: {flops / 1e18:.3g} EFLOP per seed, about {hours:.1f} h per "
+          f"seed at 40% MFU ({config.slice.chips} chips x {config.slice.peak / 1e12:.0f} TFLOP/s)")
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m rf_jax.thesis",
-                                   description=__doc__.split("\n")[2])
+  argv = sys.argv[1:] if argv is None else list(argv)
+  passed = argv[argv.index("--") + 1:] if "--" in argv else []
+  argv = argv[:argv.index("--")] if "--" in argv else argv
+  parser = argparse.ArgumentParser(
+      prog="python -m rf_jax.thesis", description=__doc__.split("\n")[2],
+      epilog="Flags after -- go to every run's python -m rf_jax.main.")
   parser.add_argument("--config", default="thesis.py", help="configs/thesis.py[:preset]")
-  parser.add_argument("--root", default="workdirs/thesis")
+  parser.add_argument("--root", default="workdirs/thesis", help="a folder or gs://BUCKET/PATH")
   parser.add_argument("--seeds", default="", help="comma-separated; default: config.seeds")
+  parser.add_argument("--text_files", default="", help="the text runs' corpus (globs)")
   parser.add_argument("--dry-run", action="store_true", help="print the runs and their FLOPs")
+  parser.add_argument("--evaluate", default="", help=argparse.SUPPRESS)  # SEED:ARM, internal
   args = parser.parse_args(argv)
-  args.root = os.path.abspath(args.root)
+  from rf_jax.checkpoint import absolute
   from rf_jax.errors import ConfigError
+  args.root = absolute(args.root)
   try:
     config = load_config(os.path.basename(args.config))
     if args.seeds:
       config.seeds = args.seeds
+    if args.text_files:
+      config.text_files = args.text_files
     seeds = [int(s) for s in str(config.seeds).split(",")]
     arms = plan(config)
+    if args.evaluate:
+      return evaluate_arm(args, config, arms)
   except (ConfigError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   for arm, runs in arms.items():
-    print(f"{arm}: " + " -> ".join(f"{r.name} ({r.overrides['train.steps']} steps, "
-                                    f"{run_flops(r) / 1e12:.3g} TFLOP)" for r in runs) +
+    print(f"{arm}: " + " -> ".join(
+        f"{r.name} ({r.overrides['train.steps']} steps, {run_tokens(r) / 1e9:.3g}B tokens, "
+        f"{run_flops(r) / 1e12:.3g} TFLOP)" for r in runs) +
           f"; total {sum(run_flops(r) for r in runs) / 1e12:.3g} TFLOP", flush=True)
+  if estimate(config, arms):
+    print(estimate(config, arms), flush=True)
   if args.dry_run:
     return 0
   t0 = time.time()
-  extra = config.extra.split() if config.extra else []
+  extra = (config.extra.split() if config.extra else []) + passed
+  here = [f"--config={args.config}", f"--root={args.root}", f"--seeds={config.seeds}"] + (
+      [f"--text_files={config.text_files}"] if config.text_files else [])
   per_seed = {arm: [] for arm in arms}
   for seed in seeds:
     for arm, runs in arms.items():
@@ -283,16 +351,22 @@ def main(argv=None) -> int:
           print(f"error: seed {seed} {arm}/{r.name} failed (exit {rc}); fix it and rerun: "
                 "finished runs are not repeated", file=sys.stderr)
           return rc
-      per_seed[arm].append(arm_metrics(args.root, seed, runs, config))
+      cache = os.path.join(args.root, f"seed{seed}", arm, runs[-1].name, "thesis_eval.json")
+      if not _json(cache):
+        rc = subprocess.call([sys.executable, "-m", "rf_jax.thesis", *here,
+                              f"--evaluate={seed}:{arm}"], cwd=REPO)
+        if rc or not _json(cache):
+          print(f"error: evaluating seed {seed} {arm} failed (exit {rc}); rerun to retry",
+                file=sys.stderr)
+          return rc or 1
+      per_seed[arm].append(_json(cache))
   summary = summarize(per_seed)
   md = table(summary) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(summary))
-  os.makedirs(args.root, exist_ok=True)
-  with open(os.path.join(args.root, "report.md"), "w") as f:
-    f.write(md + "\n")
-  with open(os.path.join(args.root, "report.json"), "w") as f:
-    json.dump({"summary": summary, "seeds": seeds, "wall_s": time.time() - t0,
-               "runs": {a: [dataclasses.asdict(r) for r in rs] for a, rs in arms.items()}}, f,
-              indent=1)
+  epath.Path(args.root).mkdir(parents=True, exist_ok=True)
+  _write(os.path.join(args.root, "report.md"), md + "\n")
+  _write(os.path.join(args.root, "report.json"), json.dumps(
+      {"summary": summary, "seeds": seeds, "wall_s": time.time() - t0,
+       "runs": {a: [dataclasses.asdict(r) for r in rs] for a, rs in arms.items()}}, indent=1))
   plot(summary, os.path.join(args.root, "report.png"))
   print(f"\nthesis done in {time.time() - t0:.0f} s; {args.root}/report.md:\n\n{md}")
   return 0

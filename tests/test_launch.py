@@ -211,6 +211,35 @@ def test_pipeline(fake):
       "--config.init_from=gs://bkt/rf/pipe/phase2 --config.train.steps=10 ")
 
 
+def test_thesis_on_a_v5e_32_slice(fake):
+  out = dry(fake, TPU / "thesis.sh", "--name=rf", "--zone=us-west4-a", "--preset=v5e-32",
+            "--root=gs://bkt/th/", "--text_files=gs://bkt/corpus/*.jsonl", "--seeds=0,1",
+            "--", "--config.train.log_every=10")
+  driver = ("python -m rf_jax.thesis --config=configs/thesis.py:v5e-32 --root=gs://bkt/th "
+            "--text_files='gs://bkt/corpus/*.jsonl' --seeds=0,1 -- --config.train.log_every=10")
+  assert len(out) == 1 and out[0].startswith(
+      "gcloud compute tpus tpu-vm ssh rf --zone=us-west4-a --worker=all --command='")
+  assert command_of(out[0]) == (
+      "set -o pipefail && cd ~/rf_jax && source ~/rf_jax_venv/bin/activate && "
+      f"mkdir -p ~/rf_jax_logs && {driver} 2>&1 | tee ~/rf_jax_logs/th-thesis.log")
+  # the command the workers run is the one the driver parses: flags and the glob survive
+  remote, want = shlex.split(command_of(out[0])), shlex.split(driver)[3:]
+  i = remote.index("rf_jax.thesis") + 1
+  assert remote[i:i + len(want)] == want and "--text_files=gs://bkt/corpus/*.jsonl" in want
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--preset=v4-8", "error: --preset must be v5e-32 or v5p-128, got 'v4-8'"),
+    ("--root=/tmp/th", "error: --root must be gs://... (every worker writes to it), got '/tmp/th'"),
+])
+def test_thesis_bad_flags(fake, flag, message):
+  flags = dict(f.split("=", 1) for f in REQUIRED["thesis.sh"])
+  key, value = flag.split("=", 1)
+  flags[key] = value
+  r = fake.run(TPU / "thesis.sh", "--dry-run", *(f"{k}={v}" for k, v in flags.items()))
+  assert r.returncode == 2 and r.stdout == "" and r.stderr == message + "\n"
+
+
 def test_pipeline_phase_failure_propagates(fake, tmp_path):
   """pipefail: a failing trainer fails the ssh command even though its output goes to tee."""
   out = dry(fake, TPU / "pipeline.sh", "--name=rf", "--zone=z", "--root=gs://b/p")
@@ -401,6 +430,8 @@ REQUIRED = {
     "setup.sh": ["--name=rf", "--zone=z"],
     "run.sh": ["--name=rf", "--zone=z", "--config=c.py", "--workdir=gs://b/w"],
     "pipeline.sh": ["--name=rf", "--zone=z", "--root=gs://b/r"],
+    "thesis.sh": ["--name=rf", "--zone=z", "--preset=v5e-32", "--root=gs://b/r",
+                  "--text_files=gs://b/c/*.txt"],
     "logs.sh": ["--name=rf", "--zone=z"],
     "watch.sh": ["--name=rf", "--zone=z", "--accelerator=v5litepod-32", "--config=c.py",
                  "--workdir=gs://b/w"],

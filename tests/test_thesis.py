@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from rf_jax import thesis
+from rf_jax.errors import ConfigError
 from tests.helpers import ROOT
 
 
@@ -78,3 +79,37 @@ def test_tiny_thesis_end_to_end_gives_every_arm_every_metric(tmp_path):
   meta = json.loads((tmp_path / "seed0" / "reasoning_memory" / "phase3" / "final_metrics.json"
                      ).read_text())
   assert "val/bits_per_byte" in meta
+
+
+@pytest.mark.parametrize("preset,chips", [("v5e-32", 32), ("v5p-128", 64)])
+def test_slice_presets_match_flops_and_fit_the_slice(preset, chips):
+  config = thesis.load_config(f"thesis.py:{preset}")
+  with pytest.raises(ConfigError, match="pass --text_files=GLOB") as e:
+    thesis.plan(config)
+  assert "\n" not in str(e.value)
+  config.text_files = "gs://b/corpus/*.jsonl"
+  arms = thesis.plan(config)
+  ref = [thesis.run_flops(r) for r in arms["reasoning_first"]]
+  for arm, runs in arms.items():
+    assert sum(thesis.run_flops(r) for r in runs) == pytest.approx(sum(ref), rel=1e-3), arm
+    for r in runs:
+      cfg = thesis.apply(thesis.load_config(r.config), r.overrides)
+      assert cfg.data.text_files == config.text_files and cfg.model.dtype == "bfloat16"
+      assert cfg.train.batch_size % chips == 0 and cfg.data.seq_len == 1024
+      if cfg.objective.kind != "next_token":
+        assert cfg.rl.prompts * cfg.rl.group_size % chips == 0
+      argv = r.argv("gs://b/th", 1)
+      assert f"--workdir=gs://b/th/seed1/{arm}/{r.name}" in argv
+  tokens = sum(thesis.run_tokens(r) for r in arms["reasoning_first"])
+  assert 4e9 < tokens < 2e10  # billions of tokens, not a CPU budget
+  assert thesis.estimate(config, arms).startswith(f"{preset}: ")
+
+
+def test_slice_preset_dry_run_needs_a_corpus(capsys):
+  assert thesis.main(["--config=thesis.py:v5e-32", "--dry-run"]) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and "--text_files" in err
+  assert thesis.main(["--config=thesis.py:v5e-32", "--dry-run", "--root=gs://b/th",
+                      "--text_files=gs://b/c/*.jsonl"]) == 0
+  out = capsys.readouterr().out
+  assert "B tokens" in out and "h per seed at 40% MFU" in out
