@@ -97,7 +97,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.train.update(steps=20, batch_size=8, warmup_steps=2, log_every=5, eval_every=10,
                    eval_examples=8, eval_levels=(1,), checkpoint_every=10)
   elif preset == "bench":
-    c.model.update(d_model=512, n_layers=8, n_heads=8, mlp_dim=1536)
+    c.model.update(d_model=512, n_layers=8, n_heads=4, mlp_dim=1536)
     c.data.update(seq_len=512)
     c.train.update(steps=20, batch_size=8, log_every=5, eval_every=0, checkpoint_every=0)
   elif preset == "rl":

@@ -115,3 +115,28 @@ def test_causal_block_attention_equals_one_masked_product():
   g2 = jax.grad(loss)(params, True)
   for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype,tol", [(jnp.float32, 1e-5), (jnp.bfloat16, 3e-2)])
+def test_masked_attention_hand_written_gradient_matches_autodiff(dtype, tol):
+  from rf_jax.model import NEG_INF, masked_attention
+  B, H, T, S, K = 2, 3, 5, 9, 8
+  q, k, v = (jax.random.normal(key, (B, H, n, K)).astype(dtype)
+             for key, n in zip(jax.random.split(jax.random.key(1), 3), (T, S, S)))
+  mask = jax.random.bernoulli(jax.random.key(2), 0.6, (B, T, S)).at[:, :, 0].set(True)
+
+  def reference(q, k, v):
+    s = jnp.einsum("bhtk,bhsk->bhts", q.astype(jnp.float32), k.astype(jnp.float32)) * K ** -0.5
+    p = jax.nn.softmax(jnp.where(mask[:, None], s, NEG_INF), axis=-1)
+    return jnp.einsum("bhts,bhsk->bhtk", p, v.astype(jnp.float32))
+
+  w = jax.random.normal(jax.random.key(3), (B, H, T, K))
+  out = masked_attention(q, k, v, mask)
+  assert out.dtype == dtype
+  np.testing.assert_allclose(out.astype(jnp.float32), reference(q, k, v), atol=tol, rtol=tol)
+  mine = jax.grad(lambda *a: (masked_attention(*a, mask).astype(jnp.float32) * w).sum(),
+                  argnums=(0, 1, 2))(q, k, v)
+  ref = jax.grad(lambda *a: (reference(*a) * w).sum(), argnums=(0, 1, 2))(q, k, v)
+  for a, b in zip(mine, ref):
+    assert a.dtype == dtype
+    np.testing.assert_allclose(a.astype(jnp.float32), b, atol=tol * 4, rtol=tol)

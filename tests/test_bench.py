@@ -1,0 +1,24 @@
+"""The benchmark's hand-written floor computes the trainer's loss and gradients (same model)."""
+import jax
+import numpy as np
+import pytest
+
+from rf_jax import bench
+from rf_jax.step import loss_fn
+from tests.helpers import ROOT
+
+
+@pytest.mark.parametrize("block", [16, 0])  # the blocked attention kernel, and one product
+def test_handwritten_floor_is_the_trainers_model(block):
+  config = bench.load_config(f"{ROOT}/configs/phase1.py:tiny")
+  config.model.attention_block = block
+  s = bench.Setup(config)
+  state, batch = s.state(), s.batch()
+  with jax.set_mesh(s.mesh):
+    mine, g_mine = jax.value_and_grad(lambda p: loss_fn(p, s.graphdef, batch)[0])(
+        state["params"])
+    floor, g_floor = jax.value_and_grad(bench.handwritten_loss)(state["params"], batch, s.mcfg)
+  assert float(mine) > 1.0
+  np.testing.assert_allclose(floor, mine, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(g_floor), jax.tree.leaves(g_mine)):
+    np.testing.assert_allclose(a, b, atol=1e-5)
