@@ -110,13 +110,11 @@ def window_attention(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, window: int):
        a], axis=2)  # B n 2W ...
   k2, v2 = with_previous(k, 0), with_previous(v, 0)
   k_pos, k_seg = with_previous(pos, 0), with_previous(seg, -1)
-  logits = jnp.einsum("bnqhk,bnshk->bnhqs", q, k2).astype(jnp.float32) * K ** -0.5
   mask = attention_mask(pos.reshape(B * n, W), k_pos.reshape(B * n, 2 * W),
                         seg.reshape(B * n, W), k_seg.reshape(B * n, 2 * W), window)
-  logits = jnp.where(mask.reshape(B, n, 1, W, 2 * W), logits, NEG_INF)
-  probs = jax.nn.softmax(logits, axis=-1).astype(q.dtype)
-  out = jnp.einsum("bnhqs,bnshk->bnqhk", probs, v2)
-  return out.reshape(B, n * W, H, K)[:, :T]
+  heads_first = lambda a: a.reshape(B * n, -1, H, K).transpose(0, 2, 1, 3)
+  out = masked_attention(heads_first(q), heads_first(k2), heads_first(v2), mask)
+  return out.transpose(0, 2, 1, 3).reshape(B, n * W, H, K)[:, :T]
 
 
 @jax.custom_vjp
