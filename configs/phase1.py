@@ -2,7 +2,8 @@
 
 Presets: `configs/phase1.py` (default: the CPU run in the README), `:rl` (reward only, from
 scratch), `:mixed` (next-token + reward every step), `:tiny` (tests,
-seconds), `:bench` (~25M params, the benchmark preset). Any field can be overridden,
+seconds), `:bench` (~25M params, the CPU benchmark preset), `:bench125m` (~114M params,
+bf16: the accelerator benchmark preset). Any field can be overridden,
 e.g. `--config.train.steps=200 --config.mesh.shape='(2,2,2)'`.
 """
 import ml_collections
@@ -100,6 +101,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.model.update(d_model=512, n_layers=8, n_heads=4, mlp_dim=1536)
     c.data.update(seq_len=512)
     c.train.update(steps=20, batch_size=8, log_every=5, eval_every=0, checkpoint_every=0)
+  elif preset == "bench125m":
+    # The accelerator benchmark: ~114M parameters, bf16 compute, for one GPU or TPU chip.
+    c.model.update(d_model=768, n_layers=12, n_heads=6, mlp_dim=3072, dtype="bfloat16")
+    c.data.update(seq_len=1024)
+    c.train.update(steps=50, batch_size=32, log_every=10, eval_every=0, checkpoint_every=0)
   elif preset == "rl":
     # Reward only, from random initialisation, on two of the easiest families, for a
     # 14-minute wall-clock budget (README: Objectives). The entropy bonus matters: without
@@ -119,6 +125,6 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.objective.update(kind="mixed", rl_weight=0.5)
     c.rl.update(prompts=16, group_size=4, prompt_len=96, max_new=16)
   elif preset:
-    raise ValueError(f"unknown preset {preset!r} for configs/phase1.py; use tiny, bench, rl "
-                     "or mixed")
+    raise ValueError(f"unknown preset {preset!r} for configs/phase1.py; use tiny, bench, "
+                     "bench125m, rl or mixed")
   return c

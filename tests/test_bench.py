@@ -22,3 +22,16 @@ def test_handwritten_floor_is_the_trainers_model(block):
   np.testing.assert_allclose(floor, mine, rtol=1e-5)
   for a, b in zip(jax.tree.leaves(g_floor), jax.tree.leaves(g_mine)):
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset,lo,hi", [("bench", 24e6, 30e6), ("bench125m", 100e6, 130e6)])
+def test_benchmark_presets_have_their_sizes(preset, lo, hi):
+  from rf_jax.runs import abstract_model
+  from rf_jax.sharding import make_mesh
+  from rf_jax.train_state import mesh_rules, model_config
+  from rf_jax.vocab import phase1_vocab
+  config = bench.load_config(f"{ROOT}/configs/phase1.py:{preset}")
+  mesh = make_mesh((-1, 1, 1))
+  _, params = abstract_model(model_config(config, phase1_vocab()), mesh, mesh_rules(config))
+  assert lo < sum(x.size for x in jax.tree.leaves(params)) < hi
+  assert config.model.d_model // config.model.n_heads == 128
