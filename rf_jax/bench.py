@@ -101,7 +101,7 @@ def _rope(x, pos, base):
 
 
 def handwritten_loss(p, batch, cfg):
-  from rf_jax.model import causal_block_attention
+  from rf_jax.model import causal_block_attention, masked_attention
   tok, pos, seg = batch["inputs"], batch["positions"], batch["segment_ids"]
   B, T = tok.shape
   D, H = cfg.d_model, cfg.n_heads
@@ -114,13 +114,12 @@ def handwritten_loss(p, batch, cfg):
     h = _rms(x, b["attn_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
     q, k, v = ((h @ b["attn"][w].reshape(D, H * K)).reshape(B, T, H, K) for w in ("wq", "wk", "wv"))
     q, k = _rope(q, pos, cfg.rope_base), _rope(k, pos, cfg.rope_base)
-    if blocked:  # the model's attention kernel: the floor measures framework overhead only
-      o = causal_block_attention(*(a.transpose(0, 2, 1, 3) for a in (q, k, v)), pos, seg,
-                                 cfg.attention_block).reshape(B * T, H * K)
+    # the model's attention kernels: the floor measures framework overhead only
+    q, k, v = (a.transpose(0, 2, 1, 3) for a in (q, k, v))
+    if blocked:
+      o = causal_block_attention(q, k, v, pos, seg, cfg.attention_block).reshape(B * T, H * K)
     else:
-      s = jnp.einsum("bthk,bshk->bhts", q, k) * K ** -0.5
-      a = jax.nn.softmax(jnp.where(mask[:, None], s, -1e30), -1)
-      o = jnp.einsum("bhts,bshk->bthk", a, v).reshape(B * T, H * K)
+      o = masked_attention(q, k, v, mask).transpose(0, 2, 1, 3).reshape(B * T, H * K)
     x = x + (o @ b["attn"]["wo"].reshape(H * K, D)).reshape(B, T, D)
     h = _rms(x, b["mlp_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
     m = jax.nn.silu(h @ b["mlp"]["w_gate"]) * (h @ b["mlp"]["w_up"])

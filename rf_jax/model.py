@@ -216,14 +216,15 @@ class Attention(nnx.Module):
       out = causal_block_attention(q, keys, values, positions_BT, segment_ids_BT, block)
       out = out.reshape(B * T, H * K)
       return (out @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D), None
-    logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * K ** -0.5
     mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, cfg.attention_window)
-    logits = jnp.where(mask[:, None], logits, NEG_INF)
-    probs = jax.nn.softmax(logits, axis=-1).astype(dt)
     if _capturing(self):  # only under nnx.capture (rf_jax.api.inspect), never in training
-      self.sow(nnx.Intermediate, "attention", probs)
-    out = jnp.einsum("bhts,bhsk->bthk", probs, values).reshape(B * T, H * K)
-    out = (out @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
+      logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * K ** -0.5
+      probs = jax.nn.softmax(jnp.where(mask[:, None], logits, NEG_INF), axis=-1).astype(dt)
+      self.sow(nnx.Intermediate, "attention", probs)  # the probabilities themselves
+      out = jnp.einsum("bhts,bhsk->bthk", probs, values)
+    else:
+      out = masked_attention(q, keys, values, mask).transpose(0, 2, 1, 3)
+    out = (out.reshape(B * T, H * K) @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
     return out, new_cache
 
 
