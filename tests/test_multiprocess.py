@@ -57,6 +57,10 @@ def test_two_processes_match_one_and_hand_over_the_checkpoint(tmp_path):
   np.testing.assert_allclose([a[s] for s in range(1, 6)], [b[s] for s in range(1, 6)],
                              atol=1e-5, rtol=0)
   assert sorted(os.listdir(work / "checkpoints")) == ["5"]
+  # the final greedy evaluation ran across both processes and scored what one process scores
+  evals = [{k: v for k, v in json.loads((w / "final_metrics.json").read_text()).items()
+            if k.startswith("eval/")} for w in (work, single)]
+  assert any(k.endswith("/exact") for k in evals[0]) and evals[0] == evals[1]
   # one process, 4 devices, picks up the 2-process checkpoint and continues
   r = subprocess.run([sys.executable, "-m", "rf_jax.main", *ARGS, "--config.train.steps=8",
                       f"--workdir={work}"], cwd=ROOT, env=env(4), capture_output=True,
