@@ -101,13 +101,13 @@ def _rope(x, pos, base):
 
 
 def handwritten_loss(p, batch, cfg):
-  from rf_jax.model import causal_block_attention, masked_attention
+  from rf_jax.model import causal_block_attention, masked_attention, uses_block_attention
   tok, pos, seg = batch["inputs"], batch["positions"], batch["segment_ids"]
   B, T = tok.shape
   D, H = cfg.d_model, cfg.n_heads
   K = D // H
   x = p["embed"][tok]
-  blocked = not cfg.attention_window and cfg.attention_block and T >= 2 * cfg.attention_block
+  blocked = uses_block_attention(cfg, T)
   mask = (seg[:, :, None] == seg[:, None, :]) & (pos[:, None, :] <= pos[:, :, None])
   for i in range(cfg.n_layers):
     b = p["blocks"][i]

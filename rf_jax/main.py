@@ -3,7 +3,6 @@
 Several processes (multi-host): on Cloud TPU VMs and under SLURM JAX finds its peers by
 itself; elsewhere pass --coordinator_address=HOST:PORT --num_processes=N --process_id=I.
 """
-import os
 import sys
 
 from absl import app, flags, logging

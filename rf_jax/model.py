@@ -158,6 +158,11 @@ def _masked_attention_bwd(res, d_out):
 masked_attention.defvjp(_masked_attention_fwd, _masked_attention_bwd)
 
 
+def uses_block_attention(cfg: ModelConfig, T: int) -> bool:
+  """Whether full causal attention over T tokens runs in query blocks (training paths)."""
+  return not cfg.attention_window and cfg.attention_block > 0 and T >= 2 * cfg.attention_block
+
+
 def causal_block_attention(q_BHTK, k_BHTK, v_BHTK, pos_BT, seg_BT, block: int):
   """Causal attention computed per block of `block` queries against the keys up to the block's
   end: about half the score work of the masked T x T product, same result.
@@ -207,23 +212,23 @@ class Attention(nnx.Module):
       k_seg = jnp.concatenate([cache["seg"], segment_ids_BT], axis=1)
       new_cache = write_cache(cache, k, v, positions_BT, segment_ids_BT)
     W = cfg.attention_window
-    if cache is None and W and T > W and not _capturing(self):
-      out = window_attention(q, k, v, positions_BT, segment_ids_BT, W).reshape(B * T, H * K)
-      return (out @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D), None
-    q, keys, values = (a.transpose(0, 2, 1, 3) for a in (q, keys, values))  # B H T K
-    block = cfg.attention_block
-    if cache is None and not W and block and T >= 2 * block and not _capturing(self):
-      out = causal_block_attention(q, keys, values, positions_BT, segment_ids_BT, block)
-      out = out.reshape(B * T, H * K)
-      return (out @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D), None
-    mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, cfg.attention_window)
-    if _capturing(self):  # only under nnx.capture (rf_jax.api.inspect), never in training
-      logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * K ** -0.5
-      probs = jax.nn.softmax(jnp.where(mask[:, None], logits, NEG_INF), axis=-1).astype(dt)
-      self.sow(nnx.Intermediate, "attention", probs)  # the probabilities themselves
-      out = jnp.einsum("bhts,bhsk->bthk", probs, values)
+    capturing = _capturing(self)
+    if cache is None and W and T > W and not capturing:
+      out = window_attention(q, k, v, positions_BT, segment_ids_BT, W)
     else:
-      out = masked_attention(q, keys, values, mask).transpose(0, 2, 1, 3)
+      q, keys, values = (a.transpose(0, 2, 1, 3) for a in (q, keys, values))  # B H T K
+      if cache is None and uses_block_attention(cfg, T) and not capturing:
+        out = causal_block_attention(q, keys, values, positions_BT, segment_ids_BT,
+                                     cfg.attention_block)
+      else:
+        mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, W)
+        if capturing:  # only under nnx.capture (rf_jax.api.inspect), never in training
+          logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * K ** -0.5
+          probs = jax.nn.softmax(jnp.where(mask[:, None], logits, NEG_INF), axis=-1).astype(dt)
+          self.sow(nnx.Intermediate, "attention", probs)  # the probabilities themselves
+          out = jnp.einsum("bhts,bhsk->bthk", probs, values)
+        else:
+          out = masked_attention(q, keys, values, mask).transpose(0, 2, 1, 3)
     out = (out.reshape(B * T, H * K) @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
     return out, new_cache
 
