@@ -35,6 +35,17 @@ def commands(root: str, preset: str, extra: list[str], python: str = sys.executa
   return out
 
 
+def run_logged(label: str, argv: list[str]) -> int:
+  """Runs one stage's command in its own process, announced on the console; its exit status,
+  with a one-line error when it failed (finished runs skip themselves on a rerun)."""
+  print(f"=== {label}: {' '.join(argv[1:])}", flush=True)
+  rc = subprocess.call(argv)
+  if rc:
+    print(f"error: {label} failed (exit {rc}); fix it and rerun the same command: finished runs "
+          "are not repeated", file=sys.stderr)
+  return rc
+
+
 def _final(root: str, name: str) -> dict:
   path = os.path.join(root, name, "final_metrics.json")
   if not os.path.exists(path):
@@ -89,11 +100,8 @@ def main(argv=None) -> int:
   for name, argv_ in commands(args.root, args.preset, extra):
     if only and name not in only:
       continue
-    print(f"=== {name}: {' '.join(argv_[1:])}", flush=True)
-    rc = subprocess.call(argv_)
+    rc = run_logged(name, argv_)
     if rc:
-      print(f"error: {name} failed (exit {rc}); fix it and rerun the same command: finished runs "
-            "are not repeated", file=sys.stderr)
       return rc
   md, table = report(args.root)
   with open(os.path.join(args.root, "report.md"), "w") as f:

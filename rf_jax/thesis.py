@@ -31,6 +31,8 @@ import time
 import numpy as np
 from etils import epath
 
+from rf_jax.pipeline import bridging_exact, run_logged
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRICS = ("in_distribution", "out_of_distribution", "renamed", "esolang", "bridging_L1",
            "bits_per_byte", "train_tflop")
@@ -92,10 +94,15 @@ def step_flops(config) -> float:
   return flops
 
 
+def phase_spec(config, file: str, extra: str = "") -> str:
+  """configs/<file> with the experiment's phase preset (and `extra`): "phase1.py:tiny"."""
+  presets = ",".join(filter(None, [config.phase_preset, extra]))
+  return f"{file}:{presets}" if presets else file
+
+
 def plan(config) -> dict[str, list[Run]]:
   """The runs of every arm, with steps that match the reference arm's FLOPs phase by phase."""
-  pre = config.phase_preset
-  spec = lambda file, extra="": f"{file}:{','.join(filter(None, [pre, extra]))}".rstrip(":")
+  spec = lambda file, extra="": phase_spec(config, file, extra)
   b = config.budget
   shared = common_overrides(config)
   budget = lambda file, steps: steps * step_flops(apply(load_config(spec(file)), shared))
@@ -182,21 +189,19 @@ def arm_metrics(root: str, seed: int, runs: list[Run], config) -> dict:
   out = _json(cache)
   if out:
     return out
-  families = load_config("phase1.py" + (f":{config.phase_preset}" if config.phase_preset
-                                        else "")).data.tasks
+  families = load_config(phase_spec(config, "phase1.py")).data.tasks
   rep = evaluate_run(last, config.examples, families=families.split(","))
   lo, hi = config.train_levels
   fam = rep["families"].values()
   level = lambda f, pred: [r["exact"] for l, r in f["levels"].items() if pred(int(l))]
   text_run = next(r for r in runs if r.name in ("phase3", "text"))
   final = _json(os.path.join(last, "final_metrics.json"))
-  verbal = [v for k, v in final.items() if k.startswith("eval/verbal_") and k.endswith("/L1/exact")]
   out = {
       "in_distribution": float(np.mean([x for f in fam for x in level(f, lambda l: lo <= l <= hi)])),
       "out_of_distribution": float(np.mean([x for f in fam for x in level(f, lambda l: l > hi)])),
       "renamed": float(np.mean([f["renamed"] for f in fam])),
       "esolang": rep["esolang"]["mean"],
-      "bridging_L1": float(np.mean(verbal)) if verbal else None,
+      "bridging_L1": bridging_exact(final, 1),
       "bits_per_byte": _json(os.path.join(base, text_run.name, "final_metrics.json")).get(
           "val/bits_per_byte"),
       "train_tflop": sum(run_flops(r) for r in runs) / 1e12,
@@ -287,11 +292,8 @@ def evaluate_arm(args, config, arms) -> int:
   return 0
 
 
-def estimate(config, arms) -> str:
-  """Hours on the preset's slice at 40% MFU; empty without a slice."""
-  if not config.slice.chips:
-    return ""
-  flops = sum(run_flops(r) for runs in arms.values() for r in runs)
+def estimate(config, flops: float) -> str:
+  """The training FLOPs of one seed, and hours on the preset's slice at 40% MFU."""
   hours = flops / (0.4 * config.slice.chips * config.slice.peak) / 3600
   return (f"{config.slice.name}: {flops / 1e18:.3g} EFLOP per seed, about {hours:.1f} h per "
           f"seed at 40% MFU ({config.slice.chips} chips x {config.slice.peak / 1e12:.0f} TFLOP/s)")
@@ -327,13 +329,14 @@ def main(argv=None) -> int:
   except (ConfigError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  flops = {(arm, r.name): run_flops(r) for arm, runs in arms.items() for r in runs}
   for arm, runs in arms.items():
     print(f"{arm}: " + " -> ".join(
         f"{r.name} ({r.overrides['train.steps']} steps, {run_tokens(r) / 1e9:.3g}B tokens, "
-        f"{run_flops(r) / 1e12:.3g} TFLOP)" for r in runs) +
-          f"; total {sum(run_flops(r) for r in runs) / 1e12:.3g} TFLOP", flush=True)
-  if estimate(config, arms):
-    print(estimate(config, arms), flush=True)
+        f"{flops[arm, r.name] / 1e12:.3g} TFLOP)" for r in runs) +
+          f"; total {sum(flops[arm, r.name] for r in runs) / 1e12:.3g} TFLOP", flush=True)
+  if config.slice.chips:
+    print(estimate(config, sum(flops.values())), flush=True)
   if args.dry_run:
     return 0
   t0 = time.time()
@@ -344,12 +347,8 @@ def main(argv=None) -> int:
   for seed in seeds:
     for arm, runs in arms.items():
       for r in runs:
-        argv_ = r.argv(args.root, seed) + extra
-        print(f"=== seed {seed} {arm}/{r.name}: {' '.join(argv_[1:])}", flush=True)
-        rc = subprocess.call(argv_)
+        rc = run_logged(f"seed {seed} {arm}/{r.name}", r.argv(args.root, seed) + extra)
         if rc:
-          print(f"error: seed {seed} {arm}/{r.name} failed (exit {rc}); fix it and rerun: "
-                "finished runs are not repeated", file=sys.stderr)
           return rc
       cache = os.path.join(args.root, f"seed{seed}", arm, runs[-1].name, "thesis_eval.json")
       if not _json(cache):

@@ -168,3 +168,13 @@ def test_init_from_a_relative_path(root, tmp_path, monkeypatch):
   train.run(c, str(tmp_path / "w"))
   assert json.loads((tmp_path / "w" / "final_metrics.json").read_text())["step"] == 2
   assert load_run(tmp_path / "w").meta["lineage"]
+
+
+def test_a_failed_stage_is_one_line_and_its_exit_status(capsys):
+  assert pipeline.run_logged("phase2", [sys.executable, "-c", "raise SystemExit(3)"]) == 3
+  out, err = capsys.readouterr()
+  assert out.startswith("=== phase2: -c ")
+  assert err == ("error: phase2 failed (exit 3); fix it and rerun the same command: finished "
+                 "runs are not repeated\n")
+  assert pipeline.run_logged("phase3", [sys.executable, "-c", "pass"]) == 0
+  assert capsys.readouterr().err == ""

@@ -102,7 +102,8 @@ def test_slice_presets_match_flops_and_fit_the_slice(preset, chips):
       assert f"--workdir=gs://b/th/seed1/{arm}/{r.name}" in argv
   tokens = sum(thesis.run_tokens(r) for r in arms["reasoning_first"])
   assert 4e9 < tokens < 2e10  # billions of tokens, not a CPU budget
-  assert thesis.estimate(config, arms).startswith(f"{preset}: ")
+  flops = sum(thesis.run_flops(r) for runs in arms.values() for r in runs)
+  assert thesis.estimate(config, flops).startswith(f"{preset}: ")
 
 
 def test_slice_preset_dry_run_needs_a_corpus(capsys):
