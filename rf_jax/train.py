@@ -18,7 +18,7 @@ from etils import epath
 
 from rf_jax import tasks as tasks_lib
 from rf_jax.checkpoint import Checkpointer, absolute, to_json
-from rf_jax import handoff
+from rf_jax import handoff, plugins
 from rf_jax.curriculum import Curriculum
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
@@ -48,24 +48,9 @@ def ensure_writable(workdir: str) -> epath.Path:
   return path
 
 
-def import_task_modules(spec: str) -> None:
-  """Imports user modules (dotted names or .py paths) so their @register runs."""
-  for entry in filter(None, (s.strip() for s in spec.split(","))):
-    if entry.endswith(".py"):
-      if not os.path.exists(entry):
-        raise ConfigError(f"data.task_modules: file {entry} does not exist")
-      name = "rf_jax_user_" + os.path.splitext(os.path.basename(entry))[0]
-      if name in sys.modules:  # already registered (e.g. train then evaluate in one process)
-        continue
-      spec_ = importlib.util.spec_from_file_location(name, entry)
-      module = importlib.util.module_from_spec(spec_)
-      sys.modules[name] = module
-      spec_.loader.exec_module(module)
-    else:
-      try:
-        importlib.import_module(entry)
-      except ImportError as e:
-        raise ConfigError(f"data.task_modules: cannot import {entry!r} ({e})") from None
+def import_task_modules(spec) -> None:
+  """Imports user task modules (dotted names or .py paths) so their @register runs."""
+  plugins.import_modules(spec, "data.task_modules")
 
 
 def split_names(s: str) -> list[str]:
