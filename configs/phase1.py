@@ -9,8 +9,8 @@ e.g. `--config.train.steps=200 --config.mesh.shape='(2,2,2)'`.
 import ml_collections
 
 # All built-in families (rf_jax/tasks/algorithmic.py and reasoning.py).
-ALL_TASKS = ("copy,reverse,sort,add,parity,dyck,mul,modarith,pointer,reach,boolean,eca,stack,"
-             "kdyck,induct")
+ALL_TASKS = ("copy", "reverse", "sort", "add", "parity", "dyck", "mul", "modarith", "pointer",
+             "reach", "boolean", "eca", "stack", "kdyck", "induct")
 
 
 def get_config(preset: str = "") -> ml_collections.ConfigDict:
@@ -30,13 +30,13 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       source="tasks",           # tasks | text (configs/phase3.py)
       tokenizer="chars",        # chars (one symbol per character) | bytes | sentencepiece
       extra_symbols="",         # characters appended to rf_jax.vocab.SYMBOLS for your tasks
-      tasks=ALL_TASKS,          # comma-separated registered task names
-      weights="",               # comma-separated, one per task; empty = uniform
-      weights_end="",           # if set, weights move linearly to these by the last step
+      tasks=ALL_TASKS,          # registered task names (the command line takes a,b,c too)
+      weights=(),               # one per task; empty = uniform
+      weights_end=(),           # if set, weights move linearly to these by the last step
       levels=(1, 3),            # inclusive range of training levels; 4 stays held out
       seq_len=128,              # tokens per packed row (level-4 examples need ~85)
       use_trace=False,          # train on step-by-step traces where tasks have them
-      task_modules="",          # comma-separated modules or .py files defining extra tasks
+      task_modules=(),          # modules or .py files that register more tasks
       num_threads=1,
       prefetch=4,
       # text (data.source=text, configs/phase3.py) and the sentencepiece tokenizer:
@@ -52,14 +52,13 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       kind="adaptive",          # fixed | scheduled | adaptive (rf_jax/curriculum.py)
       mix_lower=0.25,           # share of examples from levels below the current one
       raise_at=0.9, lower_at=0.1, min_examples=200,
-      lag=0,                    # steps before a decision applies; at least prefetch + 4
   ))
 
   c.train = ml_collections.ConfigDict(dict(
       steps=1000, batch_size=32, learning_rate=3e-3, warmup_steps=100, end_lr_fraction=0.1,
       weight_decay=0.1, b1=0.9, b2=0.98, grad_clip=1.0,
       log_every=50, eval_every=400, eval_examples=64, eval_levels=(1, 2),
-      eval_tasks="",            # comma-separated; empty = data.tasks
+      eval_tasks=(),            # task names; empty = data.tasks
       checkpoint_every=400, keep_checkpoints=3, async_checkpoint=True,
       peak_flops=0.0,           # per-device FLOP/s for MFU; 0 = table or measured
       preemption_sync_every=10, # with several processes: steps between SIGTERM agreements
@@ -67,9 +66,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
   ))
 
   c.objective = ml_collections.ConfigDict(dict(
-      kind="next_token",        # next_token | rl | mixed | schedule (next_token, then rl)
+      kind="next_token",        # next_token | rl | mixed | schedule (next_token, then rl) | yours
       switch_step=0,            # schedule: the first rl step
       rl_weight=0.5,            # mixed: loss = (1 - w) * next_token + w * rl, every step
+      modules=(),               # modules or .py files that register more objectives
   ))
 
   c.rl = ml_collections.ConfigDict(dict(
@@ -93,7 +93,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 
   if preset == "tiny":
     c.model.update(d_model=32, n_layers=2, n_heads=2, mlp_dim=64)
-    c.data.update(tasks="copy,reverse,sort,add,parity,dyck", levels=(1, 2), seq_len=64)
+    c.data.update(tasks=("copy", "reverse", "sort", "add", "parity", "dyck"), levels=(1, 2),
+                  seq_len=64)
     c.curriculum.kind = "fixed"
     c.train.update(steps=20, batch_size=8, warmup_steps=2, log_every=5, eval_every=10,
                    eval_examples=8, eval_levels=(1,), checkpoint_every=10)
@@ -113,7 +114,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
     c.name = "phase1_rl"
     c.objective.kind = "rl"
     c.model.update(d_model=64, n_layers=2, n_heads=4, mlp_dim=256)
-    c.data.update(tasks="copy,dyck", levels=(1, 2))
+    c.data.update(tasks=("copy", "dyck"), levels=(1, 2))
     c.rl.update(prompts=32, group_size=8, prompt_len=24, max_new=8, entropy_coef=0.03)
     # Budgeted by wall clock: the run stops after time_budget_s; steps only stretches the
     # cosine schedule so the learning rate stays near 1e-3 for the whole budget.

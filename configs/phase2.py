@@ -5,31 +5,21 @@ tokens; every string is tokenised as bytes from here on. The mixture moves from 
 symbolic to mostly verbal over the phase (`data.weights` -> `data.weights_end`).
 Presets: default (the CPU pipeline in the README), `:tiny` (tests).
 """
-import importlib.util
-import os
+from rf_jax import config as config_lib
 
-BASE = ("copy,reverse,sort,add,parity,dyck,mul,modarith,pointer,reach,boolean,eca,stack,kdyck,"
-        "induct")
-TINY = "copy,reverse,sort,add,parity,dyck"
+BASE = config_lib.load("phase1.py").data.tasks
+TINY = config_lib.load("phase1.py:tiny").data.tasks
 
 
-def _phase1(preset: str):
-  spec = importlib.util.spec_from_file_location(
-      "rf_jax_configs_phase1", os.path.join(os.path.dirname(os.path.abspath(__file__)), "phase1.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(preset)
+def verbal(families: tuple[str, ...]) -> tuple[str, ...]:
+  return tuple("verbal_" + f for f in families)
 
 
-def verbal(families: str) -> str:
-  return ",".join("verbal_" + f for f in families.split(","))
-
-
-def bridging_mixture(c, families: str, start_verbal: float, end_verbal: float) -> None:
-  n = len(families.split(","))
-  c.data.tasks = families + "," + verbal(families)
-  c.data.weights = ",".join([str(1 - start_verbal)] * n + [str(start_verbal)] * n)
-  c.data.weights_end = ",".join([str(1 - end_verbal)] * n + [str(end_verbal)] * n)
+def bridging_mixture(c, families: tuple[str, ...], start_verbal: float, end_verbal: float) -> None:
+  n = len(families)
+  c.data.tasks = tuple(families) + verbal(families)
+  c.data.weights = (1 - start_verbal,) * n + (start_verbal,) * n
+  c.data.weights_end = (1 - end_verbal,) * n + (end_verbal,) * n
   c.train.eval_tasks = verbal(families)
 
 
@@ -38,7 +28,7 @@ def get_config(preset: str = ""):
   if presets - {"tiny"}:
     raise ValueError(f"unknown preset {preset!r} for configs/phase2.py; use tiny")
   tiny = "tiny" in presets
-  c = _phase1("tiny" if tiny else "")
+  c = config_lib.load("phase1.py:tiny" if tiny else "phase1.py")
   c.name = "phase2"
   c.phase = 2
   c.init_from = "workdirs/phase1"

@@ -5,16 +5,7 @@ Python standard library's docstrings and language reference (rf_jax/data/corpus.
 Presets: default (the CPU pipeline in the README), `:baseline` (the same model and token
 budget from scratch: the text-first comparison), `:tiny` (tests); combine as `tiny,baseline`.
 """
-import importlib.util
-import os
-
-
-def _sibling(name: str):
-  spec = importlib.util.spec_from_file_location(
-      f"rf_jax_configs_{name}", os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from rf_jax import config as config_lib
 
 
 def get_config(preset: str = ""):
@@ -23,14 +14,15 @@ def get_config(preset: str = ""):
     raise ValueError(f"unknown preset {preset!r} for configs/phase3.py; use tiny, baseline "
                      "or tiny,baseline")
   tiny = "tiny" in presets
-  phase2 = _sibling("phase2")
-  c = phase2.get_config("tiny" if tiny else "")
+  c = config_lib.load("phase2.py:tiny" if tiny else "phase2.py")
+  families = config_lib.load("phase1.py:tiny" if tiny else "phase1.py").data.tasks
   c.name = "phase3"
   c.phase = 3
   c.init_from = "workdirs/phase2"
   c.data.update(source="text", replay_fraction=0.1)  # text_files etc.: see configs/phase1.py
-  phase2.bridging_mixture(c, phase2.TINY if tiny else phase2.BASE, 0.5, 0.5)
-  c.data.weights_end = ""
+  n = len(families)  # half symbolic, half verbal, all phase long
+  c.data.weights = (0.5,) * (2 * n)
+  c.data.weights_end = ()
   c.curriculum.kind = "fixed"
   if tiny:
     c.data.update(validation_rows=8)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
-import os
 import tempfile
 import time
 
@@ -26,16 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_config(spec: str):
-  path, _, preset = spec.partition(":")
-  module_spec = importlib.util.spec_from_file_location("bench_config", path)
-  mod = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(mod)
-  return mod.get_config(preset)
-
+from rf_jax import config as config_lib
 
 def best_time(fn, *args, repeats: int = 3) -> float:
   jax.block_until_ready(fn(*args))  # compile and warm up
@@ -54,7 +43,6 @@ class Setup:
     from rf_jax.curriculum import Curriculum
     from rf_jax.data.tasks import PackedTaskSource, TaskMixture
     from rf_jax.sharding import make_mesh
-    from rf_jax.train import split_names
     from rf_jax.train_state import mesh_rules, model_config
     from rf_jax.train_state import abstract_model, make_optimizer, make_schedule, state_shardings
     from rf_jax.vocab import phase1_vocab
@@ -67,7 +55,7 @@ class Setup:
     self.tx = make_optimizer(self.schedule, t.weight_decay, t.b1, t.b2, t.grad_clip)
     self.graphdef, self.abs_params = abstract_model(self.mcfg, self.mesh, self.rules)
     self.shardings = state_shardings(self.abs_params, self.tx, self.mesh)
-    names = split_names(config.data.tasks)
+    names = config_lib.names(config.data.tasks)
     lo, hi = config.data.levels
     self.source = PackedTaskSource(TaskMixture.build(names, None, (lo, hi)),
                                    Curriculum(tuple(names), lo, hi), self.vocab,
@@ -230,9 +218,8 @@ def bench_sampler(s: Setup, new: int, batch: int, prompt_len: int) -> dict:
 def bench_rl(s: Setup, steps: int = 5) -> dict:
   from rf_jax.curriculum import Curriculum
   from rf_jax.data.tasks import TaskMixture
-  from rf_jax.rollouts import RLTrainer
-  from rf_jax.train import split_names
-  names = tuple(split_names(s.config.data.tasks))
+  from rf_jax.objectives.policy_gradient import RLTrainer
+  names = config_lib.names(s.config.data.tasks)
   lo, hi = s.config.data.levels
   trainer = RLTrainer(s.config.rl, TaskMixture.build(names, None, (lo, hi)),
                       Curriculum(names, lo, hi), s.vocab, s.graphdef, s.mesh, s.tx, s.shardings,
@@ -294,7 +281,8 @@ def main(argv=None) -> None:
   from rf_jax.model import param_count
   p = argparse.ArgumentParser(prog="python -m rf_jax.bench", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--config", default=os.path.join(ROOT, "configs", "phase1.py"))
+  p.add_argument("--config", default="phase1.py", help="a config file or a shipped one, "
+                 "with :preset")
   p.add_argument("--only", default="train,data,ckpt,sampler")
   p.add_argument("--new", type=int, default=256)
   p.add_argument("--batch", type=int, default=8)
@@ -319,7 +307,7 @@ def main(argv=None) -> None:
           f"({x['queries_per_s']:,.0f} queries/s)")
   if not set(only) & {"train", "data", "ckpt", "sampler", "rl"}:
     return
-  config = load_config(args.config)
+  config = config_lib.load(args.config)
   s = Setup(config)
   peak, src = peak_flops_per_device(config.train.get("peak_flops", 0.0))
   print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}; peak "

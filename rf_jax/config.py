@@ -80,6 +80,15 @@ def override(config: ml_collections.ConfigDict, overrides: dict[str, Any]):
 
 
 def names(value: str | Iterable[str]) -> tuple[str, ...]:
-  """A list of names from a tuple/list or a comma-separated string (as typed on a command line)."""
-  items = value.split(",") if isinstance(value, str) else value
-  return tuple(s.strip() for s in items if s and s.strip())
+  """A tuple of names from a tuple/list or comma-separated strings.
+
+  The command line may type a list as `--config.data.tasks=copy,add`, which ml_collections
+  reads as the one-element tuple ('copy,add',); this splits it.
+  """
+  items = [value] if isinstance(value, str) else list(value)
+  return tuple(s.strip() for item in items for s in str(item).split(",") if s.strip())
+
+
+def numbers(value: str | Iterable[float]) -> tuple[float, ...]:
+  """A tuple of floats from a tuple/list or comma-separated strings."""
+  return tuple(float(x) for x in names(value))

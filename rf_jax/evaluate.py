@@ -174,11 +174,12 @@ def evaluate_run(workdir: str, n_per: int = 64, step: int | None = None,
                  families: list[str] | None = None) -> dict:
   """Evaluates a run's checkpoint (all its task families, or `families`); a JSON-able report."""
   from rf_jax.runs import load_run
-  from rf_jax.train import import_task_modules, split_names
+  from rf_jax.config import names as split_names
+  from rf_jax.data.inputs import import_task_modules
   t0 = time.time()
   run = load_run(workdir, step)
   cfg = run.config
-  import_task_modules(cfg.data.get("task_modules", ""))
+  import_task_modules(cfg.data.get("task_modules", ()))
   names = split_names(cfg.data.tasks)
   for name in families or []:
     tasks_lib.get(name)  # a clear error for an unknown family

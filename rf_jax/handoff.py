@@ -16,9 +16,10 @@ import numpy as np
 from etils import epath
 
 from rf_jax.checkpoint import absolute, path_name, stored_shapes
+from rf_jax.data import text as text_lib
 from rf_jax.errors import ConfigError
 from rf_jax.runs import load_run, read_meta
-from rf_jax.vocab import Vocab
+from rf_jax.vocab import SYMBOLS, Vocab, text_vocab, train_sentencepiece
 
 ROW_PARAMS = {"embed": 0, "unembed": 1}  # parameter name -> its vocabulary axis
 
@@ -116,3 +117,37 @@ def init_params(path: str, abs_params, fresh_params, vocab: Vocab, mesh):
       "init_from": str(path), "workdir": workdir, "step": int(step),
       "phase": meta.get("phase"), "name": meta.get("config", {}).get("name")}]
   return params, lineage
+
+
+def build_vocab(config, workdir: str) -> Vocab:
+  """This phase's vocabulary: phase-1 layout plus the text tokens of data.tokenizer.
+
+  A sentencepiece model is trained once per lineage: reused from this workdir's newest
+  checkpoint when resuming, else from the `init_from` checkpoint, else trained on the
+  phase's text corpus.
+  """
+  d = config.data
+  symbols = SYMBOLS + tuple(c for c in d.extra_symbols if c not in SYMBOLS)
+  sp_model = b""
+  if d.tokenizer == "sentencepiece":
+    sp_model = _lineage_sentencepiece((workdir, config.init_from))
+    if not sp_model:
+      docs = text_lib.load_documents(d.text_files, d.text_field)
+      sp_model = train_sentencepiece(docs, d.sp_vocab_size)
+  try:
+    return text_vocab(d.tokenizer, symbols, sp_model)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+
+
+def _lineage_sentencepiece(places) -> bytes:
+  """The sentencepiece model of the first of `places` whose checkpoint has one, else b''."""
+  for where in places:
+    try:
+      old = Vocab.from_json(read_meta(split_checkpoint_path(where)[0])[1]["vocab"])
+    except ConfigError:
+      continue
+    if old.text == "sentencepiece":
+      return old.sp_model
+  return b""
+

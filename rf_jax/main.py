@@ -1,5 +1,8 @@
 """python -m rf_jax.main --config=configs/phase1.py[:preset] [--workdir=DIR] [--config.x=y]
 
+`--config` may name a file of your own, or one of the configs shipped with rf_jax from any
+directory (`configs/phase1.py`, `phase1.py`, `phase1`).
+
 Several processes (multi-host): on Cloud TPU VMs and under SLURM JAX finds its peers by
 itself; elsewhere pass --coordinator_address=HOST:PORT --num_processes=N --process_id=I.
 """
@@ -8,8 +11,10 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from rf_jax import config as config_lib
 from rf_jax.distributed import initialize
 from rf_jax.errors import ConfigError
+from rf_jax import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (with :preset).",
                                           lock_config=True)
@@ -30,11 +35,25 @@ def main(argv):
     sys.exit("error: pass --config=configs/phase1.py (or another config file)")
   try:
     initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    from rf_jax import train  # after flag parsing: keeps `--help` fast
     train.run(config, _WORKDIR.value or f"workdirs/{config.name}")
   except ConfigError as e:
     sys.exit(f"error: {e}")
 
 
+def resolve_config_flag(argv: list[str]) -> list[str]:
+  """argv with `--config=SPEC` pointing at an existing file (ml_collections needs a path)."""
+  out = []
+  for arg in argv:
+    if arg.startswith("--config="):
+      path, preset = config_lib.split_spec(arg[len("--config="):])
+      try:
+        path = config_lib.resolve(path)
+      except ConfigError as e:
+        sys.exit(f"error: {e}")
+      arg = f"--config={path}" + (f":{preset}" if preset else "")
+    out.append(arg)
+  return out
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, argv=resolve_config_flag(sys.argv))

@@ -86,29 +86,32 @@ class MetricWriter:
 
 
 class Throughput:
-  """Tokens/s, MFU and ETA over the steps since the last report (compile excluded)."""
+  """Tokens/s, MFU and ETA over the steps since the last report (compile excluded).
 
-  def __init__(self, flops_per_token: float, peak_flops_total: float, total_steps: int):
-    self.flops_per_token, self.peak = flops_per_token, peak_flops_total
-    self.total_steps = total_steps
-    self._t, self._step, self._tokens = None, None, 0
+  MFU counts the FLOPs each step reports (its objective's analytic count) against the
+  peak of all devices.
+  """
+
+  def __init__(self, peak_flops_total: float, total_steps: int):
+    self.peak, self.total_steps = peak_flops_total, total_steps
+    self._t, self._step, self._tokens, self._flops = None, None, 0.0, 0.0
 
   def start(self, step: int) -> None:
-    self._t, self._step, self._tokens = time.perf_counter(), step, 0
+    self._t, self._step, self._tokens, self._flops = time.perf_counter(), step, 0.0, 0.0
 
-  def add_tokens(self, n: int) -> None:
-    self._tokens += n
+  def add(self, flops: float, tokens: float) -> None:
+    self._flops += flops
+    self._tokens += tokens
 
   def report(self, step: int) -> dict[str, float]:
     now = time.perf_counter()
     dt, dsteps = now - self._t, step - self._step
     if dsteps <= 0 or dt <= 0:
       return {}
-    tps = self._tokens / dt
     out = {
-        "perf/tokens_per_s": tps,
+        "perf/tokens_per_s": self._tokens / dt,
         "perf/step_time_s": dt / dsteps,
-        "perf/mfu": tps * self.flops_per_token / self.peak,
+        "perf/mfu": self._flops / dt / self.peak,
         "perf/eta_s": (self.total_steps - step) * dt / dsteps,
     }
     self.start(step)

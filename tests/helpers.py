@@ -1,19 +1,16 @@
 """Shared test fixtures: tiny configs and meshes over subsets of the 8 fake devices."""
-import jax
-
-from rf_jax.sharding import make_mesh
-
-import importlib.util
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import jax
+
+from rf_jax import config as config_lib
+from rf_jax.sharding import make_mesh
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout, for CLI tests
 
 
 def load_config(name="phase1", preset="tiny"):
-  spec = importlib.util.spec_from_file_location(f"cfg_{name}", os.path.join(ROOT, "configs", f"{name}.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(preset)
+  return config_lib.load(f"{name}.py:{preset}")
 
 
 def mesh_of(shape):

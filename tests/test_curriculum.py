@@ -55,7 +55,7 @@ def test_scheduled_and_fixed_levels():
 
 def adaptive_config(steps):
   config = load_config()
-  config.data.update(tasks="copy,parity", levels=(1, 4))
+  config.data.update(tasks=("copy", "parity"), levels=(1, 4))
   # raise_at=0: every family rises whenever it has min_examples, so levels move for sure
   config.curriculum.update(kind="adaptive", raise_at=0.0, lower_at=0.0, min_examples=40)
   config.train.update(steps=steps, checkpoint_every=15, eval_every=0, eval_levels=(),

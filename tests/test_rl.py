@@ -11,7 +11,7 @@ from rf_jax.curriculum import Curriculum
 from rf_jax.data.tasks import TaskMixture
 from rf_jax.model import ModelConfig
 from rf_jax.rl import completion_batch, group_advantages, pg_loss, token_logprobs
-from rf_jax.rollouts import RLTrainer, draw_prompts
+from rf_jax.objectives.policy_gradient import RLTrainer, draw_prompts
 from rf_jax.train_state import (abstract_model, init_params, init_state, make_optimizer, make_schedule,
                                 mesh_rules, model_config, state_shardings)
 from rf_jax.vocab import phase1_vocab
@@ -123,8 +123,8 @@ def _rl_config(steps, objective="rl"):
   c = load_config()
   c.mesh.shape = (-1, 1, 1)
   c.objective.kind = objective
-  c.data.update(tasks="parity,dyck", levels=(1, 2))
-  c.curriculum.update(kind="adaptive", min_examples=8, lag=0)
+  c.data.update(tasks=("parity", "dyck"), levels=(1, 2))
+  c.curriculum.update(kind="adaptive", min_examples=8)
   c.rl.update(prompts=8, group_size=4, prompt_len=24, max_new=8, kl_coef=0.1)
   # A constant learning rate after step 1, so a 3-step run continued to 6 is the 6-step run.
   c.train.update(steps=steps, warmup_steps=1, end_lr_fraction=1.0, log_every=1, eval_every=0,
@@ -155,12 +155,13 @@ def test_rl_state_checkpoints_and_resumes_exactly(tmp_path, objective):
 
 def test_bad_objective_and_rl_config_give_one_line_errors():
   from rf_jax.errors import ConfigError
-  from rf_jax.rollouts import check_rl_config
-  from rf_jax.train import make_mixture, make_source, objective_schedule
+  from rf_jax import objectives
+  from rf_jax.data.inputs import make_mixture, make_source
+  from rf_jax.objectives.policy_gradient import check_rl_config
   c = load_config()
   c.objective.kind = "ppo"
-  with pytest.raises(ConfigError, match="objective.kind must be one of"):
-    objective_schedule(c)
+  with pytest.raises(ConfigError, match="unknown objective 'ppo'; known: next_token, rl, mixed"):
+    objectives.get(c)
   mix = TaskMixture.build(("parity", "dyck"), None, (1, 2))
   mesh, v = mesh_of((8, 1, 1)), phase1_vocab()
   for bad, match in (({"prompt_len": 4}, "raise rl.prompt_len"),
@@ -174,7 +175,7 @@ def test_bad_objective_and_rl_config_give_one_line_errors():
       check_rl_config(rl, mix, (1, 2), v, mesh, 0, False)
     assert "\n" not in str(e.value)
   c = load_config()
-  c.data.weights_end = "1,2"
+  c.data.weights_end = (1, 2)
   with pytest.raises(ConfigError, match="data.weights_end"):
     make_mixture(c, ["copy", "add", "sort"])
   c = load_config()

@@ -27,7 +27,7 @@ def test_user_task_file_trains_and_evaluates(tmp_path, monkeypatch):
   path = tmp_path / "my_tasks.py"
   path.write_text(USER_TASK)
   config = load_config()
-  config.data.update(task_modules=str(path), tasks="copy,double")
+  config.data.update(task_modules=(str(path),), tasks=("copy", "double"))
   config.train.update(steps=10, eval_every=0, eval_levels=(1, 3), checkpoint_every=0)
   config.mesh.shape = (1, 1, 1)
   real = sharding.make_mesh

@@ -1,5 +1,5 @@
-"""The `rl` and `mixed` objectives on the trainer's mesh: prompts -> jitted group rollouts ->
-Python scoring -> jitted policy-gradient update.
+"""`rl`: reward from the task scorers, on the trainer's mesh: prompts -> jitted group
+rollouts -> Python scoring -> jitted policy-gradient update (the pure parts are rf_jax/rl.py).
 
 Prompts for step s are a pure function of (seed, s, curriculum), so a resumed run draws the
 same prompts; sampling keys are folded from (seed, s), so it draws the same completions.
@@ -19,6 +19,8 @@ from rf_jax.curriculum import Curriculum
 from rf_jax.data.packing import encode_prompt, encode_target
 from rf_jax.data.tasks import MAX_EXAMPLES_PER_ROW, TaskMixture
 from rf_jax.errors import ConfigError
+from rf_jax.model import ModelConfig, flops_per_token
+from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.evaluate import answer_text
 from rf_jax.rl import ADVANTAGES, group_advantages, rl_step
 from rf_jax.sampling import left_pad, sample
@@ -161,3 +163,40 @@ class RLTrainer:
       if sel:
         metrics[f"reward/{name}"] = float(rewards[sel].mean())
     return state, metrics
+
+
+def rollout_cost(rl, model: ModelConfig) -> tuple[int, float]:
+  """(tokens, FLOPs) of one RL step: a forward pass per sampled token (prompt + completion)
+  and `updates_per_batch` forward + backward passes over the same rows."""
+  n = rl.prompt_len + rl.max_new
+  tokens = rl.prompts * rl.group_size * n
+  return tokens, tokens * flops_per_token(model, n) * (1 / 3 + rl.updates_per_batch)
+
+
+def make_rl_trainer(ctx: Context, nt_weight: float = 0.0) -> RLTrainer:
+  c = ctx.config
+  check_rl_config(c.rl, ctx.mixture, c.data.levels, ctx.vocab, ctx.mesh, c.seed, c.data.use_trace)
+  return RLTrainer(c.rl, ctx.mixture, ctx.curriculum, ctx.vocab, ctx.graphdef, ctx.mesh, ctx.tx,
+                   ctx.shardings, c.seed, c.data.use_trace, ctx.n_levels, nt_weight=nt_weight)
+
+
+@register("rl")
+class PolicyGradient(Objective):
+  """Reward only: group-normalised advantages, token-level policy gradient (config.rl)."""
+
+  def __init__(self, ctx: Context):
+    super().__init__(ctx)
+    self._trainer = make_rl_trainer(ctx)
+    self.tokens, self.flops = rollout_cost(ctx.config.rl, ctx.model)
+
+  def step(self, state, step):
+    state, metrics = self._trainer(state, step)
+    return state, {**metrics, "tokens": self.tokens}, self.flops
+
+  @staticmethod
+  def planned_flops(config, model):
+    return rollout_cost(config.rl, model)[1]
+
+  @staticmethod
+  def keeps_reference(config) -> bool:
+    return config.rl.kl_coef > 0  # the KL penalty's reference policy

@@ -1,0 +1,138 @@
+"""The training loop's bookkeeping: when to stop early, and what each step reports.
+
+`StepLog` reads step N-1's metrics after step N is dispatched (so the host never waits on
+the device inside the loop), feeds the curriculum, averages metrics over the logging
+interval, and writes the console line, TensorBoard and metrics.jsonl.
+"""
+from __future__ import annotations
+
+import signal
+import time
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from rf_jax.curriculum import Curriculum
+from rf_jax.metrics import MetricWriter, Throughput, format_duration, to_host
+
+# (metric, console label, format) of the step line, in order, when present.
+CONSOLE = (("train/loss", "loss", ".4f"), ("train/token_accuracy", "tok-acc", ".3f"),
+           ("train/reward", "reward", ".3f"), ("train/pass@1", "pass@1", ".3f"),
+           ("train/zero_variance_groups", "zero-var", ".2f"))
+
+
+def is_due(every: int, step: int, total: int) -> bool:
+  """A periodic action at `step`, except at the last step (the end of the run does it)."""
+  return bool(every) and step % every == 0 and step < total
+
+
+class StopSignal:
+  """Why the loop should stop early: SIGTERM (preemption: save and exit) or the wall-clock
+  budget `train.time_budget_s` (finish normally: evaluate, save, report).
+
+  With several processes, they agree every `sync_every` steps (any one signalled stops
+  all), so every process saves the same step.
+  """
+  REASONS = ("", "budget", "signal")
+
+  def __init__(self, sync_every: int, budget_s: float = 0.0):
+    self._flag = False
+    self._sync_every = max(1, sync_every)
+    self._deadline = time.time() + budget_s if budget_s > 0 else None
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    self._flag = True
+
+  def check(self, step: int) -> str:
+    local = 2 if self._flag else int(self._deadline is not None and time.time() > self._deadline)
+    if jax.process_count() > 1:
+      if step % self._sync_every:
+        return ""
+      local = int(multihost_utils.process_allgather(np.int32(local)).max())
+    return self.REASONS[local]
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+class StepLog:
+  """Per-step metrics -> curriculum updates, interval averages, console and writer."""
+
+  def __init__(self, writer: MetricWriter, curriculum: Curriculum, task_names, log_every: int,
+               total_steps: int, start: int, peak_flops_total: float):
+    self.writer, self.curriculum, self.task_names = writer, curriculum, tuple(task_names)
+    self.log_every, self.total, self.start = log_every, total_steps, start
+    self.speed = Throughput(peak_flops_total, total_steps)
+    self.last: dict[str, float] = {}   # the latest value of every logged scalar
+    self._pending = None
+    self._interval: list[dict] = []
+    self._once: dict[str, float] = {}
+    self._exact = np.zeros((len(self.task_names), 2))
+
+  def note(self, scalars: dict) -> None:
+    """Scalars to log once, with the next logged step (compile time, memory)."""
+    self._once.update(scalars)
+
+  def add(self, step: int, metrics: dict, flops: float) -> None:
+    """Records `step`'s metrics (still on device); finishes the step before it."""
+    self.flush()
+    self._pending = (step, metrics, flops)
+
+  def flush(self) -> None:
+    """Finishes the pending step: the curriculum must see every step before a save or eval."""
+    if self._pending is not None:
+      pending, self._pending = self._pending, None
+      self._finish(*pending)
+
+  def record(self, step: int, scalars: dict) -> None:
+    self.writer.write(step, scalars)
+    self.last.update(scalars)
+
+  def _finish(self, step: int, metrics: dict, flops: float) -> None:
+    metrics = dict(metrics)
+    tokens = float(metrics.pop("tokens", 0.0))
+    if "exact" in metrics:
+      self._update_curriculum(step, np.asarray(metrics.pop("exact")),
+                              np.asarray(metrics.pop("count")))
+    self._interval.append(to_host(metrics))
+    if step == self.start + 1:
+      self.speed.start(step)  # the first step includes compilation: not timed
+    else:
+      self.speed.add(flops, tokens)
+    if step % self.log_every == 0 or step == self.total:
+      self._report(step)
+
+  def _update_curriculum(self, step: int, exact, count) -> None:
+    changes = self.curriculum.update(step, exact, count)
+    if changes:
+      self.writer.console(f"curriculum at step {step}: " + ", ".join(
+          f"{k} -> level {v} from step {step + self.curriculum.lag}" for k, v in changes.items()))
+    self._exact[:, 0] += exact.sum(axis=1)
+    self._exact[:, 1] += count.sum(axis=1)
+
+  def _report(self, step: int) -> None:
+    keys = sorted({k for x in self._interval for k in x})  # objectives may switch mid-interval
+    avg = {f"train/{k}": float(np.mean([x[k] for x in self._interval if k in x])) for k in keys}
+    avg.update(self.speed.report(step))
+    avg.update(self._once)
+    for i, name in enumerate(self.task_names):
+      if self._exact[i, 1]:
+        avg[f"train/exact/{name}"] = self._exact[i, 0] / self._exact[i, 1]
+      avg[f"curriculum/{name}"] = self.curriculum.current(name, step)
+    self._once, self._interval = {}, []
+    self._exact[:] = 0
+    self.record(step, avg)
+    self.writer.console(step_line(step, self.total, avg))
+
+
+def step_line(step: int, total: int, avg: dict) -> str:
+  line = f"step {step}/{total}"
+  for key, label, fmt in CONSOLE:
+    if key in avg:
+      line += f" | {label} {avg[key]:{fmt}}"
+  if "perf/tokens_per_s" in avg:
+    line += (f" | {avg['perf/tokens_per_s']:,.0f} tok/s | MFU {100 * avg['perf/mfu']:.1f}%"
+             f" | ETA {format_duration(avg['perf/eta_s'])}")
+  return line

@@ -1,0 +1,29 @@
+"""`mixed`: every step minimises (1 - w) * policy-gradient loss + w * next-token loss, with
+w = 1 - objective.rl_weight, on a batch of rollouts and a batch of packed rows."""
+from __future__ import annotations
+
+from rf_jax.objectives.base import Context, Objective, register
+from rf_jax.objectives.next_token import step_cost
+from rf_jax.objectives.policy_gradient import make_rl_trainer, rollout_cost
+
+
+@register("mixed")
+class Mixed(Objective):
+
+  def __init__(self, ctx: Context):
+    super().__init__(ctx)
+    self._trainer = make_rl_trainer(ctx, nt_weight=1 - ctx.config.objective.rl_weight)
+    self.tokens, self.flops = (a + b for a, b in zip(rollout_cost(ctx.config.rl, ctx.model),
+                                                     step_cost(ctx.config, ctx.model)))
+
+  def step(self, state, step):
+    state, metrics = self._trainer(state, step, self.ctx.next_batch())
+    return state, {**metrics, "tokens": self.tokens}, self.flops
+
+  @staticmethod
+  def planned_flops(config, model):
+    return rollout_cost(config.rl, model)[1] + step_cost(config, model)[1]
+
+  @staticmethod
+  def keeps_reference(config) -> bool:
+    return config.rl.kl_coef > 0
