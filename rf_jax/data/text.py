@@ -368,43 +368,10 @@ def text_metrics(sum_nll: float, sum_bytes: float, n_tokens: float) -> dict[str,
           "val/bits_per_byte": float(sum_nll) / math.log(2) / max(float(sum_bytes), 1.0)}
 
 
-class TextEvaluator:
-  """Loss, perplexity and bits per byte of fixed validation rows (teacher forcing).
-
-  With `allowed` (`Vocab.allowed()`) the distribution is the one training optimises and
-  sampling draws from: ids outside the phase's output tokens (symbol rows after phase 1,
-  table padding) get no probability mass.
-  """
-
-  def __init__(self, rows: dict, graphdef, mesh, byte_lengths, batch_size: int, allowed=None):
-    from rf_jax.sampling import allowed_logits
-    from rf_jax.sharding import data_parallel_size
-    from rf_jax.step import apply_model
-    self.mesh = mesh
-    n_procs = jax.process_count()
-    mult = data_parallel_size(mesh) * n_procs
-    bs = -(-max(1, min(batch_size, len(rows["inputs"]))) // mult) * mult
-    n = len(rows["inputs"])
-    pad = -n % bs
-    # Padding rows repeat row 0 with no loss: real segments keep attention well defined.
-    padded = {k: np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) for k, v in rows.items()}
-    padded["loss_mask"][n:] = 0
-    local = bs // n_procs
-    lo = jax.process_index() * local
-    # Each process feeds a disjoint slice; the sums do not care which rows sit where.
-    self._batches = [{k: v[s + lo:s + lo + local] for k, v in padded.items()}
-                     for s in range(0, n + pad, bs)]
-    table = np.asarray(byte_lengths, np.float32)
-    logits = lambda params, batch: (
-        apply_model(graphdef, params, batch) if allowed is None
-        else allowed_logits(apply_model(graphdef, params, batch), allowed))
-    self._terms = jax.jit(lambda params, batch: bits_per_byte_terms(
-        logits(params, batch), batch, table))
-
-  def __call__(self, params) -> dict[str, float]:
-    from rf_jax.sharding import make_global_batch
-    with jax.set_mesh(self.mesh):  # dispatch every batch before reading any result back
-      terms = [self._terms(params, make_global_batch(b, self.mesh)) for b in self._batches]
-    # Host float64: no float32 drift when adding up many batches.
-    totals = np.array([[float(x) for x in t] for t in terms], np.float64).sum(axis=0)
-    return text_metrics(*totals)
+def __getattr__(name: str):
+  # Transitional: rf_jax.train still imports TextEvaluator from here; it lives in
+  # rf_jax.probes.bits_per_byte (a data module reads and packs, it does not run the model).
+  if name == "TextEvaluator":
+    from rf_jax.probes.bits_per_byte import TextEvaluator
+    return TextEvaluator
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
