@@ -121,13 +121,14 @@ def panels(reports: list[dict]) -> dict[str, list[tuple[str, probes_lib.Panel]]]
 
 
 def _draw(ax, title: str, lines: list) -> None:
-  for label, panel in lines:
-    ax.plot(panel.x, panel.y, marker="o", label=label)
+  xs = [x for _, p in lines for x in p.x]
+  numeric = all(isinstance(x, (int, float)) for x in xs)
+  for label, panel in lines:  # labels (families) are not a sequence: points, no line
+    ax.plot(panel.x, panel.y, marker="o", linestyle="-" if numeric else "none", label=label)
   first = lines[0][1]
   if first.shade is not None:
     ax.axvspan(*first.shade, color="0.9")
-  xs = [x for _, p in lines for x in p.x]
-  if all(isinstance(x, (int, float)) for x in xs):
+  if numeric:
     ax.set_xticks(sorted(set(xs)))
   else:
     ax.tick_params(axis="x", labelrotation=60, labelsize=6)
