@@ -123,7 +123,8 @@ def test_probes_flag_chooses_probes_and_fixed_train_levels(run_dir, capsys):
   rep = evaluate.evaluate_run(str(run_dir), 2, probes=("levels",), families=["add"],
                               train_levels=(1, 3))
   add = rep["probes"]["levels"]["families"]["add"]
-  assert add["trained_levels"] == [1, 3] and add["out_of_distribution"] == add["levels"]["4"]["exact"]
+  assert add["trained_levels"] == [1, 3]
+  assert add["out_of_distribution"] == add["levels"]["4"]["exact"]
 
 
 def test_brainfuck_probe_is_answerable():
