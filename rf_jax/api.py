@@ -22,7 +22,7 @@ from flax import nnx
 from rf_jax import tasks as tasks_lib
 from rf_jax.data.packing import encode_prompt
 from rf_jax.errors import ConfigError
-from rf_jax.evaluate import GreedyEvaluator, task_items
+from rf_jax.greedy import GreedyEvaluator, answer_text, task_items
 from rf_jax.handoff import split_checkpoint_path
 from rf_jax.runs import Run, load_run
 from rf_jax.sampling import left_pad, sample
@@ -60,7 +60,6 @@ class LoadedModel:
 
     `raw=True` returns everything generated (trace included) instead of the answer only.
     """
-    from rf_jax.evaluate import answer_text
     v = self.vocab
     ids = [encode_prompt(v, p) for p in prompts]
     length = -(-max(len(i) for i in ids) // 8) * 8

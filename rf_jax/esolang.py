@@ -2,8 +2,9 @@
 
 The question is whether a model that learned algorithms on the synthetic tasks can
 predict what a program in a language it has never seen prints, given only the short
-description `BF_DOC` in context. So this module is deliberately not registered in
-`rf_jax.tasks`: training on it would defeat the out-of-distribution test.
+description `BF_DOC` in context (the `brainfuck` probe, rf_jax/probes/brainfuck.py). So
+this module is deliberately not registered in `rf_jax.tasks`: training on it would defeat
+the out-of-distribution test.
 
 Interpreter semantics (fixed, so expected outputs never depend on a dialect):
 - Cells are bytes: `+`/`-` wrap mod 256 (0 - 1 = 255, 255 + 1 = 0). All cells start at 0.

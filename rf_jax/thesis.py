@@ -12,10 +12,10 @@ matched training FLOPs, each run in its own workdir <root>/seed<k>/<arm>/<run>:
 `plan` sets every run's steps so that each phase costs the FLOPs of the reasoning_first arm's
 phase (text_first's text run gets all three phases' FLOPs less its fine-tune). Each run is
 `python -m rf_jax.main` in its own process; running the command again skips finished runs
-and finished evaluations. The last run of each arm is evaluated with the transfer
-evaluator (in-distribution and out-of-distribution levels, renamed syntax, Brainf*ck),
-bridging exact match and text bits/byte come from the runs' final metrics; the report gives
-mean and spread over seeds (report.md, report.json, report.png under the root).
+and finished evaluations. The last run of each arm is evaluated with every evaluation probe
+(rf_jax/probes: in-distribution and out-of-distribution levels, renamed syntax, Brainf*ck,
+bridging), bits/byte with the arm's text run; the report gives mean and spread over seeds
+of the probes' headline metrics (report.md, report.json, report.png under the root).
 """
 from __future__ import annotations
 
@@ -31,11 +31,15 @@ import time
 import numpy as np
 from etils import epath
 
-from rf_jax.pipeline import bridging_exact, run_logged
+from rf_jax import probes
+from rf_jax.config import names
+from rf_jax.evaluate import evaluate_run
+from rf_jax.pipeline import run_logged
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-METRICS = ("in_distribution", "out_of_distribution", "renamed", "esolang", "bridging_L1",
-           "bits_per_byte", "train_tflop")
+# The built-in probes' headline metrics (rf_jax.probes.headline), then the arm's cost.
+METRICS = probes.metric_names() + ("train_tflop",)
+TEXT_PROBE = "bits_per_byte"  # measured on the arm's text run, not on its last run
 
 
 @dataclasses.dataclass
@@ -181,31 +185,24 @@ def _write(path: str, data) -> None:
 
 
 def arm_metrics(root: str, seed: int, runs: list[Run], config) -> dict:
-  """The evaluator's numbers for the arm's last run, cached in <run>/thesis_eval.json."""
-  from rf_jax.evaluate import evaluate_run
+  """The probes' headline metrics for the arm's last run (bits/byte: its text run, which
+  text_first fine-tunes on tasks afterwards), cached in <run>/thesis_eval.json."""
   base = os.path.join(root, f"seed{seed}", runs[0].arm)
   last = os.path.join(base, runs[-1].name)
   cache = os.path.join(last, "thesis_eval.json")
   out = _json(cache)
   if out:
     return out
-  families = load_config(phase_spec(config, "phase1.py")).data.tasks
-  rep = evaluate_run(last, config.examples, families=families.split(","))
-  lo, hi = config.train_levels
-  fam = rep["families"].values()
-  level = lambda f, pred: [r["exact"] for l, r in f["levels"].items() if pred(int(l))]
+  families = list(names(load_config(phase_spec(config, "phase1.py")).data.tasks))
   text_run = next(r for r in runs if r.name in ("phase3", "text"))
-  final = _json(os.path.join(last, "final_metrics.json"))
-  out = {
-      "in_distribution": float(np.mean([x for f in fam for x in level(f, lambda l: lo <= l <= hi)])),
-      "out_of_distribution": float(np.mean([x for f in fam for x in level(f, lambda l: l > hi)])),
-      "renamed": float(np.mean([f["renamed"] for f in fam])),
-      "esolang": rep["esolang"]["mean"],
-      "bridging_L1": bridging_exact(final, 1),
-      "bits_per_byte": _json(os.path.join(base, text_run.name, "final_metrics.json")).get(
-          "val/bits_per_byte"),
-      "train_tflop": sum(run_flops(r) for r in runs) / 1e12,
-  }
+  chosen = [p for p in probes.names() if p != TEXT_PROBE or text_run is runs[-1]]
+  rep = evaluate_run(last, config.examples, families=families, probes=chosen,
+                     train_levels=tuple(config.train_levels))
+  out = probes.headline(rep)
+  if text_run is not runs[-1]:
+    out.update(probes.headline(evaluate_run(os.path.join(base, text_run.name), config.examples,
+                                            probes=[TEXT_PROBE])))
+  out["train_tflop"] = sum(run_flops(r) for r in runs) / 1e12
   import jax
   if jax.process_index() == 0:
     _write(cache, json.dumps(out, indent=1))

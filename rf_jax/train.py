@@ -19,11 +19,11 @@ from rf_jax.checkpoint import Checkpointer, absolute, to_json
 from rf_jax.config import names
 from rf_jax.data.inputs import Inputs, build_inputs
 from rf_jax.errors import ConfigError
-from rf_jax.evaluate import TrainingEvaluator
-from rf_jax.data.text import TextEvaluator
+from rf_jax.greedy import TrainingEvaluator
 from rf_jax.loop import StepLog, StopSignal, is_due
 from rf_jax.metrics import MetricWriter, format_duration, peak_flops_per_device
 from rf_jax.model import param_count
+from rf_jax.probes.bits_per_byte import TextEvaluator
 from rf_jax.sharding import check_batch, make_global_batch, make_mesh
 from rf_jax.train_state import (abstract_model, abstract_state, init_params, init_state,
                                 make_optimizer, make_schedule, mesh_rules, model_config,

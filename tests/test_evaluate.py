@@ -1,4 +1,4 @@
-"""The transfer evaluator: report, plots, --compare, and its bad-input errors."""
+"""The evaluator: report, plots, --compare, --probes, and its bad-input errors."""
 import json
 import shutil
 
@@ -6,8 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from rf_jax import evaluate, sharding, tasks, train
-from rf_jax.transfer import esolang, renamed
+from rf_jax import evaluate, probes, sharding, tasks, train
+from rf_jax.probes.brainfuck import described_example
+from rf_jax.probes.renamed import renamed
 from rf_jax.tasks.bridging import VERBAL_PREFIX
 from rf_jax.vocab import phase1_vocab
 
@@ -32,13 +33,23 @@ def run_dir(tmp_path_factory):
 def test_report_json_png_and_table(run_dir, capsys):
   assert evaluate.main([f"--workdir={run_dir}", "--examples=4"]) == 0
   out = capsys.readouterr().out
-  assert "in-dist" in out and "renamed" in out and "esolang" in out
+  assert "in-dist" in out and "renamed" in out and "brainfuck" in out
+  assert "bridging: does not apply" in out and "bits_per_byte: does not apply" in out
   rep = json.loads((run_dir / "eval" / "step_10.json").read_text())
+  assert list(rep["probes"]) == ["levels", "renamed", "brainfuck", "bridging", "bits_per_byte"]
   assert set(rep["families"]) == {"copy", "reverse", "sort", "add", "parity", "dyck"}
-  fam = rep["families"]["add"]
-  assert set(fam["levels"]) == {"1", "2", "3", "4"}
+  fam = rep["families"]["add"]  # the by-family view merges the levels and renamed sections
+  assert set(fam["levels"]) == {"1", "2", "3", "4"} and fam["trained_levels"] == [1, 2]
   assert 0 <= fam["in_distribution"] <= 1 and 0 <= fam["out_of_distribution"] <= 1
-  assert 0 <= fam["renamed"] <= 1 and set(rep["esolang"]["levels"]) == {"1", "2", "3", "4"}
+  assert 0 <= fam["renamed"] <= 1
+  assert set(rep["probes"]["brainfuck"]["levels"]) == {"1", "2", "3", "4"}
+  assert rep["probes"]["bridging"] is None and rep["probes"]["bits_per_byte"] is None
+  head = probes.headline(rep)
+  assert set(head) == set(probes.metric_names())
+  assert head["bridging_L1"] is None and 0 <= head["in_distribution"] <= 1
+  cells = [r["exact"] for f in rep["families"].values() for l, r in f["levels"].items()
+           if int(l) > 2]
+  assert head["out_of_distribution"] == pytest.approx(np.mean(cells))
   png = (run_dir / "eval" / "step_10.png").read_bytes()
   assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
   assert list((run_dir / "eval").glob("events.out.tfevents.*"))
@@ -49,6 +60,8 @@ def test_compare_plots_side_by_side_and_refuses_another_vocabulary(run_dir, tmp_
   shutil.copytree(run_dir, other)
   assert evaluate.main([f"--workdir={run_dir}", f"--compare={other}", "--examples=2"]) == 0
   assert (run_dir / "eval" / "compare.png").exists()
+  out = capsys.readouterr().out
+  assert "in_distribution" in out.split("metric", 1)[1] and "brainfuck" in out
   meta_path = other / "checkpoints" / "10" / "meta" / "metadata"
   meta = json.loads(meta_path.read_text())
   meta["vocab"]["tokens"].append("<extra>")
@@ -99,9 +112,24 @@ def test_renamed_syntax_keeps_the_problem():
   assert "+" not in renamed(add, ex, np.random.default_rng(0)).prompt.split("\n")[1]
 
 
-def test_esolang_probe_is_answerable():
+def test_probes_flag_chooses_probes_and_fixed_train_levels(run_dir, capsys):
+  assert evaluate.main([f"--workdir={run_dir}", "--examples=2", "--probes=brainfuck"]) == 0
+  rep = json.loads((run_dir / "eval" / "step_10.json").read_text())
+  assert list(rep["probes"]) == ["brainfuck"] and rep["families"] == {}
+  assert "brainfuck output prediction" in capsys.readouterr().out
+  assert evaluate.main([f"--workdir={run_dir}", "--probes=levels,telepathy"]) == 2
+  err = capsys.readouterr().err
+  assert "unknown probe 'telepathy'" in err and "--probe_modules" in err and err.count("\n") == 1
+  rep = evaluate.evaluate_run(str(run_dir), 2, probes=("levels",), families=["add"],
+                              train_levels=(1, 3))
+  add = rep["probes"]["levels"]["families"]["add"]
+  assert add["trained_levels"] == [1, 3]
+  assert add["out_of_distribution"] == add["levels"]["4"]["exact"]
+
+
+def test_brainfuck_probe_is_answerable():
   from rf_jax.esolang import BF_DOC, run_bf
-  ex = esolang(np.random.default_rng(3), 2)
+  ex = described_example(np.random.default_rng(3), 2)
   doc, program = ex.prompt.split("\n")
   assert doc == BF_DOC and program.startswith("bf:")
   assert run_bf(program[3:]).output.decode() == ex.answer

@@ -69,5 +69,5 @@ def test_compare_notebook(trained):
   out.mkdir()
   execute("compare_runs.ipynb", {"RF_JAX_RUNS": f"{workdir},{workdir}",
                                  "RF_JAX_NOTEBOOK_OUT": str(out)}, root)
-  for png in ("compare_bars.png", "compare_esolang.png"):
+  for png in ("compare_bars.png", "compare_panels.png"):
     assert (out / png).stat().st_size > 5_000, png

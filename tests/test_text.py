@@ -11,6 +11,7 @@ from rf_jax.data import corpus, text
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
+from rf_jax.probes.bits_per_byte import TextEvaluator
 from rf_jax.train_state import (abstract_model, init_state, make_optimizer, make_schedule,
                                 mesh_rules, model_config)
 from rf_jax.vocab import phase1_vocab, text_vocab
@@ -232,7 +233,7 @@ def test_evaluator_gives_the_same_numbers_on_any_mesh():
       params = init_state(mcfg, tx, mesh, rules, 0)["params"]
     else:  # the same weights, resharded onto the one-device mesh
       params = jax.tree.map(lambda a, s: jax.device_put(a, s.sharding), params, abs_params)
-    evaluator = text.TextEvaluator(rows, graphdef, mesh, V.byte_lengths, batch_size)
+    evaluator = TextEvaluator(rows, graphdef, mesh, V.byte_lengths, batch_size)
     results.append(evaluator(params))
   a, b = results
   assert set(a) == {"val/loss", "val/perplexity", "val/bits_per_byte"}
@@ -251,8 +252,8 @@ def test_evaluator_scores_the_distribution_training_optimises():
   tx = make_optimizer(make_schedule(1e-3, 1, 10), 0.0, 0.9, 0.98, 1.0)
   params = init_state(mcfg, tx, mesh, rules, 0)["params"]
   rows = text.TextSource(DOCS, V, config.data.seq_len, seed=0).rows(4)
-  masked = text.TextEvaluator(rows, graphdef, mesh, V.byte_lengths, 4, V.allowed())(params)
-  plain = text.TextEvaluator(rows, graphdef, mesh, V.byte_lengths, 4)(params)
+  masked = TextEvaluator(rows, graphdef, mesh, V.byte_lengths, 4, V.allowed())(params)
+  plain = TextEvaluator(rows, graphdef, mesh, V.byte_lengths, 4)(params)
   with jax.set_mesh(mesh):
     train_loss = float(loss_fn(params, graphdef, rows, allowed=V.allowed())[0])
   assert abs(masked["val/loss"] - train_loss) < 1e-5

@@ -42,6 +42,11 @@ def test_unknown_arm_is_one_line():
     thesis.plan(config)
 
 
+def test_metrics_are_the_probes_headline_metrics_and_the_cost():
+  assert thesis.METRICS == ("in_distribution", "out_of_distribution", "renamed", "brainfuck",
+                            "bridging_L1", "bits_per_byte", "train_tflop")
+
+
 def test_summary_is_mean_and_spread_over_seeds():
   rows = [{m: None for m in thesis.METRICS} for _ in range(3)]
   for i, r in enumerate(rows):
@@ -49,7 +54,7 @@ def test_summary_is_mean_and_spread_over_seeds():
   s = thesis.summarize({"a": rows})["a"]
   assert s["renamed"]["mean"] == pytest.approx(0.3)
   assert s["renamed"]["std"] == pytest.approx(0.216, abs=1e-3)
-  assert s["esolang"]["mean"] is None
+  assert s["brainfuck"]["mean"] is None
   assert "0.300 ± 0.216" in thesis.table({"a": s})
   ref = thesis.summarize({"r": [{**r, "renamed": 0.15} for r in rows]})["r"]
   lines = thesis.verdicts({"text_first": ref, "a": s})

@@ -21,7 +21,7 @@ from rf_jax.data.tasks import MAX_EXAMPLES_PER_ROW, TaskMixture
 from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
-from rf_jax.evaluate import answer_text
+from rf_jax.greedy import answer_text
 from rf_jax.rl import ADVANTAGES, group_advantages, rl_step
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import batch_sharding, data_parallel_size, make_global_batch

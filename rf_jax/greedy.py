@@ -1,0 +1,128 @@
+"""Greedy decoding of task items and their scores: the core of every evaluation.
+
+An `Item` is one prompt with its reference answer, the key its result is reported under and
+its scoring function. `GreedyEvaluator` decodes a fixed list of items (bucketed by prompt
+length, so each bucket compiles once) and averages exact match and partial credit per key.
+`TrainingEvaluator` is the trainer's periodic evaluation built on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+
+from rf_jax import tasks as tasks_lib
+from rf_jax.data.packing import encode_prompt, encode_target
+from rf_jax.sampling import left_pad, sample
+from rf_jax.sharding import batch_sharding, data_parallel_size
+from rf_jax.vocab import Vocab
+
+EVAL_SEED_OFFSET = 1_000_003  # eval items come from another seed than training rows
+
+
+def _round_up(n: int, k: int) -> int:
+  return -(-n // k) * k
+
+
+def answer_text(vocab: Vocab, ids, use_trace: bool) -> str:
+  """The scored part of a generation: up to <eos>, after the last <ans> if traces are on."""
+  ids = [int(i) for i in ids]
+  if vocab.eos_id in ids:
+    ids = ids[:ids.index(vocab.eos_id)]
+  if use_trace and vocab.ans_id in ids:
+    ids = ids[len(ids) - ids[::-1].index(vocab.ans_id):]
+  return vocab.decode(ids)
+
+
+@dataclasses.dataclass
+class Item:
+  key: tuple  # what the result is reported under
+  example: tasks_lib.Example
+  score: Callable[[tasks_lib.Example, str], float]
+
+
+class GreedyEvaluator:
+  """Decodes a fixed list of items (bucketed by prompt length) and scores them."""
+
+  def __init__(self, items: list[Item], graphdef, mesh, vocab: Vocab, use_trace: bool,
+               bucket: int = 32):
+    self.items, self.vocab, self.use_trace, self.mesh = items, vocab, use_trace, mesh
+    self._sh = batch_sharding(mesh)
+    rows_mult = data_parallel_size(mesh) * jax.process_count()
+    prompts = [encode_prompt(vocab, it.example.prompt) for it in items]
+    by_len: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+      by_len.setdefault(_round_up(len(p), bucket), []).append(i)
+    self._buckets = []
+    for P, idx in sorted(by_len.items()):
+      rows = [prompts[i] for i in idx]
+      rows += [[vocab.bos_id]] * (_round_up(len(rows), rows_mult) - len(rows))
+      tokens, mask = left_pad(rows, P, vocab.pad_id)
+      max_new = _round_up(max(len(encode_target(vocab, items[i].example, use_trace))
+                              for i in idx), 8)
+      self._buckets.append((idx, tokens, mask, max_new))
+    self._decode = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
+        functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=vocab.allowed(),
+                          eos_id=vocab.eos_id),
+        in_shardings=(None, self._sh, self._sh, None), out_shardings=self._sh))
+
+  def generate(self, params) -> list[str]:
+    texts = [""] * len(self.items)
+    with jax.set_mesh(self.mesh):
+      for idx, tokens, mask, max_new in self._buckets:
+        out = self._decode(max_new)(params, jax.device_put(tokens, self._sh),
+                                    jax.device_put(mask, self._sh), jax.random.key(0))
+        out = np.asarray(multihost_utils.process_allgather(out, tiled=True))
+        for row, i in enumerate(idx):
+          texts[i] = answer_text(self.vocab, out[row], self.use_trace)
+    return texts
+
+  def results(self, params) -> dict[tuple, dict[str, float]]:
+    """key -> {"exact": mean exact match, "score": mean partial credit, "n": count}."""
+    acc: dict[tuple, list] = {}
+    self.last_outputs = self.generate(params)
+    for it, text in zip(self.items, self.last_outputs):
+      acc.setdefault(it.key, []).append((float(text == it.example.answer),
+                                         float(it.score(it.example, text))))
+    return {k: {"exact": float(np.mean([e for e, _ in v])),
+                "score": float(np.mean([s for _, s in v])), "n": len(v)}
+            for k, v in acc.items()}
+
+
+def task_items(task_names, levels, n_per: int, seed: int) -> list[Item]:
+  """`n_per` held-out examples of every family at every level, keyed (family, level)."""
+  items = []
+  for name in task_names:
+    task = tasks_lib.get(name)
+    for level in levels:
+      for i in range(n_per):
+        ex = tasks_lib.make_example(task, seed + EVAL_SEED_OFFSET, i, level)
+        items.append(Item((name, level), ex, task.score))
+  return items
+
+
+class TrainingEvaluator:
+  """The trainer's periodic eval: exact match per task and level, as flat metrics."""
+
+  def __init__(self, task_names, levels, n_per, seed, vocab, use_trace, graphdef, mesh):
+    self._eval = GreedyEvaluator(task_items(task_names, levels, n_per, seed), graphdef, mesh,
+                                 vocab, use_trace)
+
+  def __call__(self, params) -> dict[str, float]:
+    res = self._eval.results(params)
+    metrics = {}
+    for (name, level), r in res.items():
+      metrics[f"eval/{name}/L{level}/exact"] = r["exact"]
+      metrics[f"eval/{name}/L{level}/score"] = r["score"]
+    metrics["eval/mean_exact"] = float(np.mean([r["exact"] for r in res.values()]))
+    return metrics
+
+  def samples(self) -> list[dict]:
+    """The prompts and greedy outputs of the last evaluation."""
+    return [{"task": it.key[0], "level": it.key[1], "prompt": it.example.prompt,
+             "answer": it.example.answer, "output": out}
+            for it, out in zip(self._eval.items, self._eval.last_outputs)]

@@ -1,0 +1,43 @@
+"""Bridging: exact match of the run's verbal (plain English) families at level 1.
+
+The verbal_* families (rf_jax/tasks/bridging.py) ask the phase-1 problems in English, so a
+model reads them only once its vocabulary has text tokens. The probe applies to runs with
+text tokens that trained or evaluated on verbal families (data.tasks, train.eval_tasks);
+its items are the ones the trainer's own evaluation decodes at level 1.
+"""
+from __future__ import annotations
+
+from rf_jax.greedy import task_items
+from rf_jax.probes.base import Panel, Probe, fmt, mean, register
+
+LEVEL = 1
+
+
+@register("bridging")
+class Bridging(Probe):
+  metrics = (f"bridging_L{LEVEL}",)
+
+  def applies(self, ctx):
+    return ctx.run.vocab.text != "chars" and bool(ctx.verbal_families)
+
+  def items(self, ctx):
+    return task_items(ctx.verbal_families, (LEVEL,), ctx.n_per, ctx.seed)
+
+  def summarize(self, ctx, results):
+    families = {name: {"bridging": results[(name, LEVEL)]["exact"]}
+                for name in ctx.verbal_families}
+    return {"level": LEVEL, "families": families,
+            "mean": mean(f["bridging"] for f in families.values())}
+
+  def headline(self, section):
+    return {self.metrics[0]: section["mean"]}
+
+  def table(self, section):
+    return [f"bridging (verbal families, level {section['level']}): " +
+            " ".join(f"{n}:{f['bridging']:.2f}" for n, f in section["families"].items()) +
+            f"   mean {fmt(section['mean']).strip()}"]
+
+  def panels(self, section):
+    fams = section["families"]
+    return [Panel(f"bridging L{section['level']}", list(fams),
+                  [f["bridging"] for f in fams.values()], xlabel="family")]
