@@ -19,7 +19,7 @@ DOCS = [f"Document {i}: the quick brown fox jumps over {i} lazy dogs. " * (1 + i
 
 def context(tokenizer="chars", families=("copy", "add"), **data):
   config = load_config("phase1", "tiny")
-  config.data.update(tasks=",".join(families), tokenizer=tokenizer, **data)
+  config.data.update(tasks=tuple(families), tokenizer=tokenizer, **data)
   vocab = phase1_vocab() if tokenizer == "chars" else text_vocab(tokenizer)
   meta = {"config": config.to_dict(), "step": 10}
   run = Run("w", 10, config, vocab, meta, None, None, None)

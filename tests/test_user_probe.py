@@ -52,7 +52,7 @@ class DoubledCopy(probes.Probe):
 def run_dir(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("run") / "w"
   config = load_config()
-  config.data.tasks = "copy,add"
+  config.data.tasks = ("copy", "add")
   config.train.update(steps=5, eval_every=0, eval_levels=(), checkpoint_every=0)
   config.mesh.shape = (1, 1, 1)
   real = sharding.make_mesh
