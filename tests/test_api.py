@@ -14,6 +14,8 @@ from rf_jax.errors import ConfigError
 
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow  # every test needs a run trained in a subprocess
+
 
 @pytest.fixture(scope="module")
 def run_8dev(tmp_path_factory):

@@ -62,6 +62,7 @@ def run_tiny(workdir, steps):
     train.make_mesh = real
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate_files", "remove_state"])
 def test_truncated_checkpoint_falls_back_and_keeps_files(tmp_path, damage):
   run_tiny(tmp_path, 20)

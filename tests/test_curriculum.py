@@ -78,6 +78,7 @@ def levels_in(workdir):
   return out
 
 
+@pytest.mark.slow
 def test_adaptive_levels_survive_resume_exactly(tmp_path, monkeypatch):
   run(adaptive_config(40), tmp_path / "ref", monkeypatch)  # saves at 15 and 30
   ref = levels_in(tmp_path / "ref")

@@ -48,6 +48,7 @@ def wait_for(predicate, proc, timeout=180):
     time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
   # Eval every step slows the run so the kill lands mid-run; eval never touches training state.
   args = TINY + ["--config.train.steps=40", "--config.train.log_every=1",
@@ -71,6 +72,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
   assert want[40] < want[1]
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
   args = TINY + ["--config.train.steps=100000", "--config.train.checkpoint_every=50",
                  f"--workdir={tmp_path}"]

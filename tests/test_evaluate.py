@@ -30,6 +30,7 @@ def run_dir(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_report_json_png_and_table(run_dir, capsys):
   assert evaluate.main([f"--workdir={run_dir}", "--examples=4"]) == 0
   out = capsys.readouterr().out
@@ -55,6 +56,7 @@ def test_report_json_png_and_table(run_dir, capsys):
   assert list((run_dir / "eval").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_compare_plots_side_by_side_and_refuses_another_vocabulary(run_dir, tmp_path, capsys):
   other = tmp_path / "other"
   shutil.copytree(run_dir, other)
@@ -71,6 +73,7 @@ def test_compare_plots_side_by_side_and_refuses_another_vocabulary(run_dir, tmp_
   assert err.startswith("error: run ") and "different vocabulary" in err and "\n" not in err
 
 
+@pytest.mark.slow
 def test_missing_checkpoint_and_missing_metadata(run_dir, tmp_path, capsys):
   assert evaluate.main([f"--workdir={tmp_path / 'nothing'}"]) == 2
   assert "no checkpoints under" in capsys.readouterr().err
@@ -82,6 +85,7 @@ def test_missing_checkpoint_and_missing_metadata(run_dir, tmp_path, capsys):
   assert "has no metadata" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_unknown_family_or_step(run_dir, capsys):
   assert evaluate.main([f"--workdir={run_dir}", "--families=copy,nope"]) == 2
   assert "unknown task 'nope'" in capsys.readouterr().err

@@ -54,6 +54,7 @@ def retriever_setup(steps):
   return config, vocab, mesh
 
 
+@pytest.mark.slow
 def test_contrastive_retriever_learns_to_find_the_supporting_fact(tmp_path):
   config, vocab, mesh = retriever_setup(steps=150)
   writer = MetricWriter(str(tmp_path), enabled=False)
@@ -102,6 +103,7 @@ def run_cli(workdir, *extra):
       env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
 
 
+@pytest.mark.slow
 def test_knowledge_cli_writes_banks_checkpoints_and_report_and_resumes(tmp_path):
   out = run_cli(tmp_path / "kn")
   assert out.returncode == 0, out.stderr[-3000:]

@@ -101,6 +101,7 @@ def test_top_k_equals_numpy(n, k, shape):
   np.testing.assert_allclose(scores, np.sort(queries @ keys.T, 1)[:, ::-1][:, :k], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_top_k_one_million_entries_of_dim_128():
   rng = np.random.default_rng(0)
   keys = rng.standard_normal((1_000_000, 128), np.float32)

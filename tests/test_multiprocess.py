@@ -6,8 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from helpers import ROOT
+
+pytestmark = pytest.mark.slow
 
 ARGS = ["--config=configs/phase1.py:tiny", "--config.mesh.shape=(4,1,1)",
         "--config.train.log_every=1", "--config.train.eval_every=0",

@@ -13,6 +13,8 @@ from nbclient import NotebookClient
 
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow  # both notebooks need a run trained in a subprocess
+
 
 def execute(name: str, env: dict, cwd) -> None:
   book = nbformat.read(os.path.join(ROOT, "notebooks", name), as_version=4)

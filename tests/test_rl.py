@@ -51,6 +51,7 @@ def _tiny():
   return graphdef, params, batch
 
 
+@pytest.mark.slow
 def test_policy_gradient_equals_hand_computed_reinforce():
   graphdef, params, batch = _tiny()
   adv = jnp.asarray([1.0, -0.5, 2.0, 0.0, -1.5, 0.7])
@@ -106,6 +107,7 @@ def _rl_metrics(shape, steps=3):
   return np.array(out)
 
 
+@pytest.mark.slow
 def test_rl_step_on_222_mesh_matches_one_device():
   ref = _rl_metrics((1, 1, 1))
   assert ref[:, 2].max() > 0.1  # some groups had a signal
@@ -138,6 +140,7 @@ def _logged(workdir, key):
   return {r["step"]: r[key] for r in rows if key in r}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["rl", "mixed"])
 def test_rl_state_checkpoints_and_resumes_exactly(tmp_path, objective):
   from rf_jax import train

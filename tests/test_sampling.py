@@ -52,6 +52,7 @@ def test_padding_does_not_change_the_answer():
   assert until_eos(a[1]) == until_eos(b[0])
 
 
+@pytest.mark.slow
 def test_temperature_top_k_and_eos():
   graphdef, params, tokens, mask = setup(CFG)
   kw = dict(graphdef=graphdef, max_new=10, valid_vocab=64, eos_id=EOS)

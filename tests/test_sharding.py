@@ -64,6 +64,7 @@ def losses_on(shape, steps=3):
   return np.array(losses)
 
 
+@pytest.mark.slow
 def test_sharded_steps_match_one_device():
   ref = losses_on((1, 1, 1))
   assert ref[-1] < ref[0]

@@ -242,6 +242,7 @@ def test_evaluator_gives_the_same_numbers_on_any_mesh():
   assert 0.9 * math.log(V.size) < a["val/loss"] < 1.1 * math.log(V.size)  # untrained: ~uniform
 
 
+@pytest.mark.slow
 def test_evaluator_scores_the_distribution_training_optimises():
   from rf_jax.step import loss_fn
   config = load_config("phase1", "tiny")

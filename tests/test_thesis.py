@@ -63,6 +63,7 @@ def test_summary_is_mean_and_spread_over_seeds():
   assert "larger than the seed spread 0.000" in thesis.verdicts({"text_first": ref, "a": far})[0]
 
 
+@pytest.mark.slow
 def test_tiny_thesis_end_to_end_gives_every_arm_every_metric(tmp_path):
   out = subprocess.run(
       [sys.executable, "-m", "rf_jax.thesis", "--config=thesis.py:tiny", f"--root={tmp_path}",

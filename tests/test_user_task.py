@@ -2,10 +2,13 @@
 import json
 
 import jax
+import pytest
 
 from rf_jax import sharding, train
 
 from helpers import load_config
+
+pytestmark = pytest.mark.slow
 
 USER_TASK = '''
 from rf_jax.tasks import Example, Task, register
