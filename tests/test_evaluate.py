@@ -116,6 +116,7 @@ def test_renamed_syntax_keeps_the_problem():
   assert "+" not in renamed(add, ex, np.random.default_rng(0)).prompt.split("\n")[1]
 
 
+@pytest.mark.slow
 def test_probes_flag_chooses_probes_and_fixed_train_levels(run_dir, capsys):
   assert evaluate.main([f"--workdir={run_dir}", "--examples=2", "--probes=brainfuck"]) == 0
   rep = json.loads((run_dir / "eval" / "step_10.json").read_text())
