@@ -101,25 +101,19 @@ def _rope(x, pos, base):
 
 
 def handwritten_loss(p, batch, cfg):
-  from rf_jax.model import causal_block_attention, masked_attention, uses_block_attention
+  from rf_jax.attention import attend
   tok, pos, seg = batch["inputs"], batch["positions"], batch["segment_ids"]
   B, T = tok.shape
   D, H = cfg.d_model, cfg.n_heads
   K = D // H
   x = p["embed"][tok]
-  blocked = uses_block_attention(cfg, T)
-  mask = (seg[:, :, None] == seg[:, None, :]) & (pos[:, None, :] <= pos[:, :, None])
   for i in range(cfg.n_layers):
     b = p["blocks"][i]
     h = _rms(x, b["attn_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
     q, k, v = ((h @ b["attn"][w].reshape(D, H * K)).reshape(B, T, H, K) for w in ("wq", "wk", "wv"))
     q, k = _rope(q, pos, cfg.rope_base), _rope(k, pos, cfg.rope_base)
-    # the model's attention kernels: the floor measures framework overhead only
-    q, k, v = (a.transpose(0, 2, 1, 3) for a in (q, k, v))
-    if blocked:
-      o = causal_block_attention(q, k, v, pos, seg, cfg.attention_block).reshape(B * T, H * K)
-    else:
-      o = masked_attention(q, k, v, mask).transpose(0, 2, 1, 3).reshape(B * T, H * K)
+    # the model's attention kernel (model.attention): the floor measures framework overhead only
+    o = attend(cfg, q, k, v, pos, seg).reshape(B * T, H * K)
     x = x + (o @ b["attn"]["wo"].reshape(H * K, D)).reshape(B, T, D)
     h = _rms(x, b["mlp_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
     m = jax.nn.silu(h @ b["mlp"]["w_gate"]) * (h @ b["mlp"]["w_up"])
@@ -254,7 +248,7 @@ def bench_rl(s: Setup, steps: int = 5) -> dict:
 def bench_window(window: int = 128, lengths=(512, 1024, 2048, 4096), batch: int = 8,
                  heads: int = 4, head_dim: int = 32) -> list[dict]:
   """Attention forward + backward at growing T: sliding window (blockwise) vs masked full."""
-  from rf_jax.model import NEG_INF, attention_mask, window_attention
+  from rf_jax.attention import NEG_INF, attention_mask, window_attention
 
   def full(q, k, v, pos, seg):
     logits = jnp.einsum("bthk,bshk->bhts", q, k) * head_dim ** -0.5
