@@ -25,7 +25,7 @@ class ModelConfig:
   rope_base: float = 10_000.0
   attention_window: int = 0  # 0: full causal attention; w > 0: each token sees the last w tokens
   attention_block: int = 128  # causal attention in query blocks of this size (0: one T x T product)
-  attention: str = "auto"  # the kernel (rf_jax.attention): auto, masked, blocked, window, dot_product
+  attention: str = "auto"  # kernel (rf_jax.attention): auto, masked, blocked, window, dot_product
   dtype: str = "float32"  # compute dtype
   param_dtype: str = "float32"
   remat: bool = False

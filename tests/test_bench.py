@@ -8,10 +8,12 @@ from rf_jax.step import loss_fn
 from tests.helpers import ROOT
 
 
-@pytest.mark.parametrize("block", [16, 0])  # the blocked attention kernel, and one product
-def test_handwritten_floor_is_the_trainers_model(block):
+# auto's blocked kernel, one product, the window kernel, and a configured kernel
+@pytest.mark.parametrize("block,window,kernel", [(16, 0, "auto"), (0, 0, "auto"),
+                                                 (16, 16, "auto"), (16, 0, "dot_product")])
+def test_handwritten_floor_is_the_trainers_model(block, window, kernel):
   config = bench.load_config(f"{ROOT}/configs/phase1.py:tiny")
-  config.model.attention_block = block
+  config.model.update(attention_block=block, attention_window=window, attention=kernel)
   s = bench.Setup(config)
   state, batch = s.state(), s.batch()
   with jax.set_mesh(s.mesh):
