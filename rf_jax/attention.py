@@ -10,6 +10,11 @@ memory:
   auto         window if T > attention_window > 0, blocked if T >= 2 * attention_block,
                else masked
 
+Padding is the one exception: its tokens (segment 0) all sit at position 0, so kernels
+that work in blocks may give them other outputs than the reference. Nothing reads those:
+only padding attends to padding, and the loss masks it out. Sampling with a KV cache and
+`nnx.capture` (rf_jax.api.inspect) always run the masked product, in the model.
+
 A kernel is `fn(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg) -> out_BTHK`, where cfg is the
 model's config (`attention_window`, `attention_block`, ...). Add one with
 `@rf_jax.attention.register("name")` in any module imported before the model is built,
@@ -217,10 +222,16 @@ def window(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg):
 # --- JAX's own -------------------------------------------------------------------------
 
 def _implementation(q_BTHK) -> str | None:
-  """cuDNN's fused kernel where it runs (a GPU, 16-bit inputs); XLA's elsewhere."""
-  if jax.default_backend() == "gpu" and q_BTHK.dtype in (jnp.bfloat16, jnp.float16):
+  """cuDNN's fused kernel where it runs; JAX's default (XLA's kernel in jax 0.10) elsewhere.
+
+  cuDNN needs a GPU, 16-bit inputs, a head dim that is a multiple of 8 (at most 128 before
+  Hopper) and, with a mask, an even T: outside that it raises instead of falling back.
+  """
+  _, T, _, K = q_BTHK.shape
+  if (jax.default_backend() == "gpu" and q_BTHK.dtype in (jnp.bfloat16, jnp.float16)
+      and K % 8 == 0 and K <= 128 and T % 2 == 0):
     return "cudnn"
-  return None  # JAX's choice: XLA's implementation (jax 0.10)
+  return None
 
 
 @register("dot_product")
