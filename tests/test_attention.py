@@ -15,6 +15,7 @@ from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, Transformer
 from rf_jax.train_state import model_config
 from rf_jax.vocab import phase1_vocab
+from tests.helpers import ROOT
 
 CFG = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, mlp_dim=64)
 
@@ -238,8 +239,8 @@ def test_kernels_that_cannot_run_the_model_config_are_errors():
 
 
 def test_model_attention_in_a_phase_config():
-  cfg = config.load("phase1:tiny")
-  assert model_config(cfg, phase1_vocab()).attention == "auto"
+  cfg = config.load(f"{ROOT}/configs/phase1.py:tiny")
+  assert cfg.model.attention == "auto" and model_config(cfg, phase1_vocab()).attention == "auto"
   config.override(cfg, {"model.attention": "dot_product"})
   assert model_config(cfg, phase1_vocab()).attention == "dot_product"
   config.override(cfg, {"model.attention": "nope"})
