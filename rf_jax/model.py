@@ -14,6 +14,7 @@ from flax import nnx
 from rf_jax import attention
 from rf_jax.attention import NEG_INF, attention_mask, masked_attention
 
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   vocab_size: int
