@@ -10,6 +10,7 @@ Prints one table for the config's model on this machine:
   rl        one RL step (config.rl): rollout tokens/s and the share of the step spent
             sampling, scoring (Python task scorers) and updating; use configs/phase1.py:rl
   window    sliding-window attention (blockwise) against masked full attention, T=512..4096
+  attention every attention kernel (model.attention), full and windowed, T=512..2048
   memory    exact top-k search: 1M x 128 keys, a batch of 64 queries
 """
 from __future__ import annotations
@@ -89,25 +90,19 @@ def _rope(x, pos, base):
 
 
 def handwritten_loss(p, batch, cfg):
-  from rf_jax.model import causal_block_attention, masked_attention, uses_block_attention
+  from rf_jax.attention import attend
   tok, pos, seg = batch["inputs"], batch["positions"], batch["segment_ids"]
   B, T = tok.shape
   D, H = cfg.d_model, cfg.n_heads
   K = D // H
   x = p["embed"][tok]
-  blocked = uses_block_attention(cfg, T)
-  mask = (seg[:, :, None] == seg[:, None, :]) & (pos[:, None, :] <= pos[:, :, None])
   for i in range(cfg.n_layers):
     b = p["blocks"][i]
     h = _rms(x, b["attn_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
     q, k, v = ((h @ b["attn"][w].reshape(D, H * K)).reshape(B, T, H, K) for w in ("wq", "wk", "wv"))
     q, k = _rope(q, pos, cfg.rope_base), _rope(k, pos, cfg.rope_base)
-    # the model's attention kernels: the floor measures framework overhead only
-    q, k, v = (a.transpose(0, 2, 1, 3) for a in (q, k, v))
-    if blocked:
-      o = causal_block_attention(q, k, v, pos, seg, cfg.attention_block).reshape(B * T, H * K)
-    else:
-      o = masked_attention(q, k, v, mask).transpose(0, 2, 1, 3).reshape(B * T, H * K)
+    # the model's attention kernel (model.attention): the floor measures framework overhead only
+    o = attend(cfg, q, k, v, pos, seg).reshape(B * T, H * K)
     x = x + (o @ b["attn"]["wo"].reshape(H * K, D)).reshape(B, T, D)
     h = _rms(x, b["mlp_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
     m = jax.nn.silu(h @ b["mlp"]["w_gate"]) * (h @ b["mlp"]["w_up"])
@@ -241,7 +236,7 @@ def bench_rl(s: Setup, steps: int = 5) -> dict:
 def bench_window(window: int = 128, lengths=(512, 1024, 2048, 4096), batch: int = 8,
                  heads: int = 4, head_dim: int = 32) -> list[dict]:
   """Attention forward + backward at growing T: sliding window (blockwise) vs masked full."""
-  from rf_jax.model import NEG_INF, attention_mask, window_attention
+  from rf_jax.attention import NEG_INF, attention_mask, window_attention
 
   def full(q, k, v, pos, seg):
     logits = jnp.einsum("bthk,bshk->bhts", q, k) * head_dim ** -0.5
@@ -262,6 +257,43 @@ def bench_window(window: int = 128, lengths=(512, 1024, 2048, 4096), batch: int 
     out.append({"T": T, "window_s": best_time(grad(blockwise), q, k, v, pos, seg, repeats=5),
                 "full_s": best_time(grad(full), q, k, v, pos, seg, repeats=2)})
   return out
+
+
+def bench_attention(lengths=(512, 1024, 2048), window: int = 128, batch: int = 8, heads: int = 4,
+                    head_dim: int = 32, dtype: str = "") -> list[dict]:
+  """Forward + backward of every registered attention kernel, full causal and windowed.
+
+  One row per (T, window) with seconds per kernel; a kernel that cannot run a setting
+  (blocked with a window, window without one) is left out of that row. 16-bit on a GPU
+  (where dot_product runs cuDNN's kernel), float32 elsewhere.
+  """
+  from rf_jax.attention import KERNELS, attend, resolve
+  from rf_jax.errors import ConfigError
+  from rf_jax.model import ModelConfig
+  dtype = dtype or ("bfloat16" if jax.default_backend() == "gpu" else "float32")
+  rows = []
+  for w in (0, window):
+    for T in lengths:
+      rng = np.random.default_rng(T)
+      q, k, v = (jnp.asarray(rng.standard_normal((batch, T, heads, head_dim)), dtype)
+                 for _ in range(3))
+      pos = jnp.broadcast_to(jnp.arange(T), (batch, T))
+      seg = jnp.ones((batch, T), jnp.int32)
+      row = {"T": T, "window": w, "dtype": dtype, "kernels": {}}
+      for name in KERNELS.names():
+        cfg = ModelConfig(vocab_size=1, d_model=heads * head_dim, n_heads=heads, attention=name,
+                          attention_window=w)
+        try:
+          cfg.validate()
+        except ConfigError:
+          continue
+        out = lambda q, k, v, cfg=cfg: attend(cfg, q, k, v, pos, seg).astype(jnp.float32)
+        grad = jax.jit(jax.grad(lambda *a: (out(*a) ** 2).sum(), argnums=(0, 1, 2)))
+        row["kernels"][name] = best_time(grad, q, k, v)
+        if name == "auto":
+          row["auto_picks"] = resolve(cfg, T)
+      rows.append(row)
+  return rows
 
 
 def bench_topk(n: int = 1_000_000, dim: int = 128, batch: int = 64, k: int = 10) -> dict:
@@ -300,6 +332,11 @@ def main(argv=None) -> None:
     print(f"window   T x{grow:.0f}: sliding window time x{last['window_s'] / first['window_s']:.1f}"
           f" (linear: x{grow:.0f}), masked full x{last['full_s'] / first['full_s']:.1f}"
           f" (quadratic: x{grow ** 2:.0f})")
+  if "attention" in only:
+    for x in bench_attention():
+      times = "  ".join(f"{n} {t * 1000:8.1f} ms" for n, t in x["kernels"].items())
+      print(f"attention T={x['T']:5d} window={x['window']:3d} {x['dtype']}: {times}  "
+            f"(auto = {x['auto_picks']}; forward + backward, batch 8, 4 heads of 32)")
   if "memory" in only:
     x = bench_topk()
     print(f"memory   exact top-{x['k']} over {x['n']:,} x {x['dim']} keys on {x['devices']} "

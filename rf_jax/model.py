@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-NEG_INF = -1e30  # finite, so a fully masked row gives a uniform softmax instead of NaN
+from rf_jax import attention
+from rf_jax.attention import NEG_INF, attention_mask, masked_attention
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ModelConfig:
   rope_base: float = 10_000.0
   attention_window: int = 0  # 0: full causal attention; w > 0: each token sees the last w tokens
   attention_block: int = 128  # causal attention in query blocks of this size (0: one T x T product)
+  attention: str = "auto"  # kernel (rf_jax.attention): auto, masked, blocked, window, dot_product
   dtype: str = "float32"  # compute dtype
   param_dtype: str = "float32"
   remat: bool = False
@@ -45,6 +47,7 @@ class ModelConfig:
       raise ValueError(f"model.position must be 'rope' or 'none', got {self.position!r}")
     if self.attention_window < 0:
       raise ValueError("model.attention_window must be >= 0 (0 means full attention)")
+    attention.validate(self)
 
 
 def _capturing(module: nnx.Module) -> bool:
@@ -80,107 +83,6 @@ def rope(x_BTHK, positions_BT, base: float):
   return out.astype(x_BTHK.dtype)
 
 
-def attention_mask(q_pos_BT, k_pos_BS, q_seg_BT, k_seg_BS, window: int):
-  """Causal, same-segment, optionally windowed; positions are within-segment positions."""
-  q_pos, k_pos = q_pos_BT[:, :, None], k_pos_BS[:, None, :]
-  mask = (q_seg_BT[:, :, None] == k_seg_BS[:, None, :]) & (k_pos <= q_pos)
-  if window:
-    mask &= q_pos - k_pos < window
-  return mask  # B T S
-
-
-def window_attention(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, window: int):
-  """Sliding-window attention in blocks of `window` tokens: O(T * window), not O(T^2).
-
-  A query in block i can only see keys in blocks i-1 and i (positions rise by one per
-  token within a segment, so a key `window` or more tokens back is out of the window), so
-  each block attends to 2 * window keys under the same mask as `attention_mask`.
-  Returns [B, T, H, K].
-  """
-  B, T, H, K = q_BTHK.shape
-  W, n = window, -(-T // window)
-  pad = n * W - T
-  padded = lambda a, fill: jnp.pad(a, [(0, 0), (0, pad)] + [(0, 0)] * (a.ndim - 2),
-                                   constant_values=fill)
-  blocks = lambda a, fill: padded(a, fill).reshape(B, n, W, *a.shape[2:])
-  q, k, v = blocks(q_BTHK, 0), blocks(k_BTHK, 0), blocks(v_BTHK, 0)
-  pos, seg = blocks(pos_BT, 0), blocks(seg_BT, -1)  # padding is a segment no query has
-  with_previous = lambda a, fill: jnp.concatenate(
-      [jnp.pad(a[:, :-1], [(0, 0), (1, 0)] + [(0, 0)] * (a.ndim - 2), constant_values=fill),
-       a], axis=2)  # B n 2W ...
-  k2, v2 = with_previous(k, 0), with_previous(v, 0)
-  k_pos, k_seg = with_previous(pos, 0), with_previous(seg, -1)
-  mask = attention_mask(pos.reshape(B * n, W), k_pos.reshape(B * n, 2 * W),
-                        seg.reshape(B * n, W), k_seg.reshape(B * n, 2 * W), window)
-  heads_first = lambda a: a.reshape(B * n, -1, H, K).transpose(0, 2, 1, 3)
-  out = masked_attention(heads_first(q), heads_first(k2), heads_first(v2), mask)
-  return out.transpose(0, 2, 1, 3).reshape(B, n * W, H, K)[:, :T]
-
-
-@jax.custom_vjp
-def masked_attention(q_BHTK, k_BHSK, v_BHSK, mask_BTS):
-  """softmax(q k^T / sqrt(K), masked) v -> [B, H, T, K]; every query row must see a key.
-
-  The gradient is written by hand (FlashAttention's algebra, without the tiling): the output
-  is normalised instead of the T x S probabilities, and the softmax backward uses
-  rowsum(dO * O) instead of a pass over T x S. Fewer passes over the T x S tensors, which
-  bound attention's time on CPU: forward + backward take ~35% less time than autodiff's.
-  """
-  return _masked_attention_fwd(q_BHTK, k_BHSK, v_BHSK, mask_BTS)[0]
-
-
-def _masked_attention_fwd(q, k, v, mask):
-  scale = q.shape[-1] ** -0.5
-  s = jnp.einsum("bhtk,bhsk->bhts", q * jnp.asarray(scale, q.dtype), k,
-                 preferred_element_type=jnp.float32)
-  s = jnp.where(mask[:, None], s, NEG_INF)
-  p = jnp.exp(s - jnp.max(s, axis=-1, keepdims=True))  # unnormalised
-  inv = 1.0 / jnp.sum(p, axis=-1, keepdims=True)
-  out = (jnp.einsum("bhts,bhsk->bhtk", p.astype(v.dtype), v,
-                    preferred_element_type=jnp.float32) * inv).astype(q.dtype)
-  return out, (q, k, v, p, inv, out)
-
-
-def _masked_attention_bwd(res, d_out):
-  q, k, v, p, inv, out = res
-  scale = q.shape[-1] ** -0.5
-  f32 = jnp.float32
-  dv = jnp.einsum("bhts,bhtk->bhsk", p.astype(v.dtype), (d_out * inv).astype(v.dtype),
-                  preferred_element_type=f32)
-  dp = jnp.einsum("bhtk,bhsk->bhts", d_out, v, preferred_element_type=f32)
-  row = jnp.sum(d_out.astype(f32) * out.astype(f32), axis=-1, keepdims=True)
-  ds = (p * inv * (dp - row)).astype(q.dtype)
-  dq = jnp.einsum("bhts,bhsk->bhtk", ds, k, preferred_element_type=f32) * scale
-  dk = jnp.einsum("bhts,bhtk->bhsk", ds, q, preferred_element_type=f32) * scale
-  return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None
-
-
-masked_attention.defvjp(_masked_attention_fwd, _masked_attention_bwd)
-
-
-def uses_block_attention(cfg: ModelConfig, T: int) -> bool:
-  """Whether full causal attention over T tokens runs in query blocks (training paths)."""
-  return not cfg.attention_window and cfg.attention_block > 0 and T >= 2 * cfg.attention_block
-
-
-def causal_block_attention(q_BHTK, k_BHTK, v_BHTK, pos_BT, seg_BT, block: int):
-  """Causal attention computed per block of `block` queries against the keys up to the block's
-  end: about half the score work of the masked T x T product, same result.
-
-  Valid because a query never sees a later index: within a segment positions rise with the
-  index. Returns [B, T, H, K].
-  """
-  T = q_BHTK.shape[2]
-  outs = []
-  for start in range(0, T, block):
-    stop = min(start + block, T)
-    mask = attention_mask(pos_BT[:, start:stop], pos_BT[:, :stop], seg_BT[:, start:stop],
-                          seg_BT[:, :stop], 0)
-    outs.append(masked_attention(q_BHTK[:, :, start:stop], k_BHTK[:, :, :stop],
-                                 v_BHTK[:, :, :stop], mask))
-  return jnp.concatenate(outs, axis=2).transpose(0, 2, 1, 3)
-
-
 class Attention(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
@@ -203,34 +105,33 @@ class Attention(nnx.Module):
     q, k, v = proj(self.wq), proj(self.wk), proj(self.wv)
     if cfg.position == "rope":
       q, k = rope(q, positions_BT, cfg.rope_base), rope(k, positions_BT, cfg.rope_base)
-    keys, values, k_pos, k_seg = k, v, positions_BT, segment_ids_BT
     new_cache = None
-    if cache is not None:
-      keys = jnp.concatenate([cache["k"].astype(dt), k], axis=1)
-      values = jnp.concatenate([cache["v"].astype(dt), v], axis=1)
-      k_pos = jnp.concatenate([cache["pos"], positions_BT], axis=1)
-      k_seg = jnp.concatenate([cache["seg"], segment_ids_BT], axis=1)
-      new_cache = write_cache(cache, k, v, positions_BT, segment_ids_BT)
-    W = cfg.attention_window
-    capturing = _capturing(self)
-    if cache is None and W and T > W and not capturing:
-      out = window_attention(q, k, v, positions_BT, segment_ids_BT, W)
+    if cache is None and not _capturing(self):
+      out = attention.attend(cfg, q, k, v, positions_BT, segment_ids_BT)  # model.attention
     else:
-      q, keys, values = (a.transpose(0, 2, 1, 3) for a in (q, keys, values))  # B H T K
-      if cache is None and uses_block_attention(cfg, T) and not capturing:
-        out = causal_block_attention(q, keys, values, positions_BT, segment_ids_BT,
-                                     cfg.attention_block)
-      else:
-        mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, W)
-        if capturing:  # only under nnx.capture (rf_jax.api.inspect), never in training
-          logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * K ** -0.5
-          probs = jax.nn.softmax(jnp.where(mask[:, None], logits, NEG_INF), axis=-1).astype(dt)
-          self.sow(nnx.Intermediate, "attention", probs)  # the probabilities themselves
-          out = jnp.einsum("bhts,bhsk->bthk", probs, values)
-        else:
-          out = masked_attention(q, keys, values, mask).transpose(0, 2, 1, 3)
+      keys, values, k_pos, k_seg = k, v, positions_BT, segment_ids_BT
+      if cache is not None:
+        keys = jnp.concatenate([cache["k"].astype(dt), k], axis=1)
+        values = jnp.concatenate([cache["v"].astype(dt), v], axis=1)
+        k_pos = jnp.concatenate([cache["pos"], positions_BT], axis=1)
+        k_seg = jnp.concatenate([cache["seg"], segment_ids_BT], axis=1)
+        new_cache = write_cache(cache, k, v, positions_BT, segment_ids_BT)
+      mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, cfg.attention_window)
+      out = self._masked(q, keys, values, mask)
     out = (out.reshape(B * T, H * K) @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
     return out, new_cache
+
+  def _masked(self, q_BTHK, k_BSHK, v_BSHK, mask_BTS):
+    """One masked product: over cached keys (sampling), or with its probabilities sown."""
+    q, keys, values = (a.transpose(0, 2, 1, 3) for a in (q_BTHK, k_BSHK, v_BSHK))  # B H T K
+    if not _capturing(self):
+      return masked_attention(q, keys, values, mask_BTS).transpose(0, 2, 1, 3)
+    # only under nnx.capture (rf_jax.api.inspect), never in training
+    logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * q.shape[-1] ** -0.5
+    probs = jax.nn.softmax(jnp.where(mask_BTS[:, None], logits, NEG_INF), axis=-1)
+    probs = probs.astype(jnp.dtype(self.cfg.dtype))
+    self.sow(nnx.Intermediate, "attention", probs)  # the probabilities themselves
+    return jnp.einsum("bhts,bhsk->bthk", probs, values)
 
 
 def init_cache(cfg: ModelConfig, batch: int, length: int, dtype=jnp.float32) -> dict:

@@ -3,15 +3,17 @@ import jax
 import numpy as np
 import pytest
 
-from rf_jax import bench
+from rf_jax import bench, config as config_lib
 from rf_jax.step import loss_fn
 from tests.helpers import ROOT
 
 
-@pytest.mark.parametrize("block", [16, 0])  # the blocked attention kernel, and one product
-def test_handwritten_floor_is_the_trainers_model(block):
-  config = bench.load_config(f"{ROOT}/configs/phase1.py:tiny")
-  config.model.attention_block = block
+# auto's blocked kernel, one product, the window kernel, and a configured kernel
+@pytest.mark.parametrize("block,window,kernel", [(16, 0, "auto"), (0, 0, "auto"),
+                                                 (16, 16, "auto"), (16, 0, "dot_product")])
+def test_handwritten_floor_is_the_trainers_model(block, window, kernel):
+  config = config_lib.load(f"{ROOT}/configs/phase1.py:tiny")
+  config.model.update(attention_block=block, attention_window=window, attention=kernel)
   s = bench.Setup(config)
   state, batch = s.state(), s.batch()
   with jax.set_mesh(s.mesh):
@@ -30,7 +32,7 @@ def test_benchmark_presets_have_their_sizes(preset, lo, hi):
   from rf_jax.sharding import make_mesh
   from rf_jax.train_state import mesh_rules, model_config
   from rf_jax.vocab import phase1_vocab
-  config = bench.load_config(f"{ROOT}/configs/phase1.py:{preset}")
+  config = config_lib.load(f"{ROOT}/configs/phase1.py:{preset}")
   mesh = make_mesh((-1, 1, 1))
   _, params = abstract_model(model_config(config, phase1_vocab()), mesh, mesh_rules(config))
   assert lo < sum(x.size for x in jax.tree.leaves(params)) < hi

@@ -1,71 +1,18 @@
-"""Memory bank: exact sharded top-k, save / reload / shard, one-line errors; windowed attention."""
-import dataclasses
+"""Memory bank: exact sharded top-k, save / reload / shard, one-line errors; the windowed sampler."""
 import functools
 import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
 from rf_jax import memory
 from rf_jax.errors import ConfigError
-from rf_jax.model import NEG_INF, ModelConfig, Transformer, attention_mask, window_attention
+from rf_jax.model import ModelConfig, Transformer
 from rf_jax.sampling import decode_recompute, left_pad, sample
 from tests.helpers import mesh_of
-
-
-def reference_attention(q, k, v, pos, seg, window):
-  """The masked T x T computation that the blockwise one replaces."""
-  logits = jnp.einsum("bthk,bshk->bhts", q, k) * q.shape[-1] ** -0.5
-  mask = attention_mask(pos, pos, seg, seg, window)
-  probs = jax.nn.softmax(jnp.where(mask[:, None], logits, NEG_INF), axis=-1)
-  return jnp.einsum("bhts,bshk->bthk", probs, v)
-
-
-def packed_positions(rng, B, T):
-  """Random segments 1, 2, ... per row with positions restarting in each."""
-  seg = np.zeros((B, T), np.int32)
-  pos = np.zeros((B, T), np.int32)
-  for b in range(B):
-    cuts = np.sort(rng.choice(np.arange(1, T), 3, replace=False))
-    for i, (lo, hi) in enumerate(zip([0, *cuts], [*cuts, T])):
-      seg[b, lo:hi], pos[b, lo:hi] = i + 1, np.arange(hi - lo)
-  return jnp.asarray(pos), jnp.asarray(seg)
-
-
-@pytest.mark.parametrize("T,window", [(64, 8), (50, 16), (37, 5), (16, 16)])
-def test_windowed_attention_equals_masked_full_attention(T, window):
-  rng = np.random.default_rng(T)
-  B, H, K = 3, 2, 8
-  q, k, v = (jnp.asarray(rng.standard_normal((B, T, H, K)), jnp.float32) for _ in range(3))
-  pos, seg = packed_positions(rng, B, T)
-  got = window_attention(q, k, v, pos, seg, window)
-  want = reference_attention(q, k, v, pos, seg, window)
-  np.testing.assert_allclose(got, want, atol=2e-6)
-  # and the gradients
-  loss = lambda f: lambda q, k, v: (f(q, k, v, pos, seg, window) ** 2).sum()
-  g1 = jax.grad(loss(window_attention), argnums=(0, 1, 2))(q, k, v)
-  g2 = jax.grad(loss(reference_attention), argnums=(0, 1, 2))(q, k, v)
-  for a, b in zip(g1, g2):
-    np.testing.assert_allclose(a, b, atol=2e-5)
-
-
-def test_windowed_model_takes_the_blockwise_path_and_matches_full_masking():
-  cfg = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, mlp_dim=64,
-                    attention_window=6)
-  with nnx.use_eager_sharding(False):
-    model = Transformer(cfg, nnx.Rngs(0))
-  tokens = jax.random.randint(jax.random.key(1), (2, 40), 0, 64)
-  pos = jnp.broadcast_to(jnp.arange(40), (2, 40))
-  seg = jnp.ones((2, 40), jnp.int32)
-  blockwise = model(tokens, pos, seg)
-  jaxpr = str(jax.make_jaxpr(lambda t: model(t, pos, seg))(tokens))
-  assert "40,40" not in jaxpr.replace(" ", "")  # no T x T score matrix anywhere
-  full, _ = nnx.capture(model, nnx.Intermediate)(tokens, pos, seg)  # the full masked path
-  np.testing.assert_allclose(blockwise, full, atol=1e-5)
 
 
 def test_window_sampler_prefills_in_chunks_and_equals_recomputation():

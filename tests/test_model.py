@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from rf_jax.model import ModelConfig, Transformer, attention_mask, flops_per_token
+from rf_jax.model import ModelConfig, Transformer, flops_per_token
 
 CFG = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, mlp_dim=64)
 
@@ -58,9 +58,6 @@ def test_sliding_window_limits_what_a_token_sees():
   b = run(cfg, t.at[:, 0:5].set(7))  # token 8 sees only 6..8 (one layer)
   np.testing.assert_allclose(a[:, 8:], b[:, 8:], atol=1e-6)
   assert not np.allclose(a[:, 5:8], b[:, 5:8])
-  m = attention_mask(jnp.arange(5)[None], jnp.arange(5)[None], jnp.ones((1, 5)), jnp.ones((1, 5)), 2)
-  assert m[0].astype(int).tolist() == [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [0, 1, 1, 0, 0],
-                                       [0, 0, 1, 1, 0], [0, 0, 0, 1, 1]]
 
 
 def test_remat_and_bf16_compute():
@@ -93,50 +90,3 @@ def test_flops_window_aware():
   windowed = flops_per_token(dataclasses.replace(CFG, attention_window=64), 4096)
   assert windowed < full
   assert flops_per_token(CFG, 8) > 6 * 2 * (4 * 32 * 32 + 3 * 32 * 64)
-
-
-def test_causal_block_attention_equals_one_masked_product():
-  # T = 2.5 blocks, three packed segments: values and gradients match the T x T path
-  cfg = dataclasses.replace(CFG, attention_block=8)
-  model = build(cfg)
-  T = 20
-  t = tokens(B=2, T=T, seed=3)
-  seg = jnp.array([[1] * 7 + [2] * 9 + [3] * 4, [1] * 20])
-  pos = jnp.array([list(range(7)) + list(range(9)) + list(range(4)), list(range(20))])
-  blocked = model(t, pos, seg)
-  jaxpr = str(jax.make_jaxpr(lambda t: model(t, pos, seg))(t)).replace(" ", "")
-  assert "20,20]" not in jaxpr and "8,16]" in jaxpr  # block 2 sees 16 keys, never a 20 x 20
-  full, _ = nnx.capture(model, nnx.Intermediate)(t, pos, seg)  # the one-product path
-  np.testing.assert_allclose(blocked, full, atol=1e-5)
-  graphdef, params = nnx.split(model, nnx.Param)
-  loss = lambda p, capture: ((nnx.capture(nnx.merge(graphdef, p), nnx.Intermediate)(t, pos, seg)[0]
-                              if capture else nnx.merge(graphdef, p)(t, pos, seg)) ** 2).mean()
-  g1 = jax.grad(loss)(params, False)
-  g2 = jax.grad(loss)(params, True)
-  for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
-    np.testing.assert_allclose(a, b, atol=1e-5)
-
-
-@pytest.mark.parametrize("dtype,tol", [(jnp.float32, 1e-5), (jnp.bfloat16, 3e-2)])
-def test_masked_attention_hand_written_gradient_matches_autodiff(dtype, tol):
-  from rf_jax.model import NEG_INF, masked_attention
-  B, H, T, S, K = 2, 3, 5, 9, 8
-  q, k, v = (jax.random.normal(key, (B, H, n, K)).astype(dtype)
-             for key, n in zip(jax.random.split(jax.random.key(1), 3), (T, S, S)))
-  mask = jax.random.bernoulli(jax.random.key(2), 0.6, (B, T, S)).at[:, :, 0].set(True)
-
-  def reference(q, k, v):
-    s = jnp.einsum("bhtk,bhsk->bhts", q.astype(jnp.float32), k.astype(jnp.float32)) * K ** -0.5
-    p = jax.nn.softmax(jnp.where(mask[:, None], s, NEG_INF), axis=-1)
-    return jnp.einsum("bhts,bhsk->bhtk", p, v.astype(jnp.float32))
-
-  w = jax.random.normal(jax.random.key(3), (B, H, T, K))
-  out = masked_attention(q, k, v, mask)
-  assert out.dtype == dtype
-  np.testing.assert_allclose(out.astype(jnp.float32), reference(q, k, v), atol=tol, rtol=tol)
-  mine = jax.grad(lambda *a: (masked_attention(*a, mask).astype(jnp.float32) * w).sum(),
-                  argnums=(0, 1, 2))(q, k, v)
-  ref = jax.grad(lambda *a: (reference(*a) * w).sum(), argnums=(0, 1, 2))(q, k, v)
-  for a, b in zip(mine, ref):
-    assert a.dtype == dtype
-    np.testing.assert_allclose(a.astype(jnp.float32), b, atol=tol * 4, rtol=tol)
