@@ -24,6 +24,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       d_model=128, n_layers=4, n_heads=4, mlp_dim=512, position="rope", rope_base=10_000.0,
       attention_window=0, attention_block=128, dtype="float32", param_dtype="float32", remat=False,
       attention="auto",  # kernel: auto | masked | blocked | window | dot_product (rf_jax.attention)
+      attention_modules=(),  # modules or .py files that register more kernels
       vocab_multiple=128,  # embedding rows rounded up so the vocab axis shards evenly
   ))
 

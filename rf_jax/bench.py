@@ -26,6 +26,23 @@ import numpy as np
 import optax
 
 from rf_jax import config as config_lib
+from rf_jax import memory
+from rf_jax.attention import attend, attention_mask, KERNELS, NEG_INF, resolve, window_attention
+from rf_jax.checkpoint import Checkpointer
+from rf_jax.curriculum import Curriculum
+from rf_jax.data.pipeline import make_iterator
+from rf_jax.data.tasks import PackedTaskSource, TaskMixture
+from rf_jax.errors import ConfigError
+from rf_jax.metrics import peak_flops_per_device
+from rf_jax.model import flops_per_token, ModelConfig, param_count
+from rf_jax.objectives.policy_gradient import RLTrainer
+from rf_jax.sampling import decode_recompute, sample
+from rf_jax.sharding import batch_sharding, make_global_batch, make_mesh
+from rf_jax.step import train_step
+from rf_jax.train_state import (abstract_model, init_state, make_optimizer, make_schedule,
+                                mesh_rules, model_config, state_shardings)
+from rf_jax.vocab import phase1_vocab
+
 
 def best_time(fn, *args, repeats: int = 3) -> float:
   jax.block_until_ready(fn(*args))  # compile and warm up
@@ -41,12 +58,6 @@ class Setup:
   """The pieces rf_jax.train builds, on one device."""
 
   def __init__(self, config):
-    from rf_jax.curriculum import Curriculum
-    from rf_jax.data.tasks import PackedTaskSource, TaskMixture
-    from rf_jax.sharding import make_mesh
-    from rf_jax.train_state import mesh_rules, model_config
-    from rf_jax.train_state import abstract_model, make_optimizer, make_schedule, state_shardings
-    from rf_jax.vocab import phase1_vocab
     self.config, t = config, config.train
     self.vocab = phase1_vocab()
     self.mcfg = model_config(config, self.vocab)
@@ -64,12 +75,9 @@ class Setup:
     self.tokens_per_step = t.batch_size * config.data.seq_len
 
   def state(self):
-    from rf_jax.train_state import init_state
     return init_state(self.mcfg, self.tx, self.mesh, self.rules, 0)
 
   def batch(self):
-    from rf_jax.data.pipeline import make_iterator
-    from rf_jax.sharding import make_global_batch
     it = make_iterator(self.source, self.config.train.batch_size, 0, 1)
     return make_global_batch(next(it), self.mesh)
 
@@ -90,7 +98,6 @@ def _rope(x, pos, base):
 
 
 def handwritten_loss(p, batch, cfg):
-  from rf_jax.attention import attend
   tok, pos, seg = batch["inputs"], batch["positions"], batch["segment_ids"]
   B, T = tok.shape
   D, H = cfg.d_model, cfg.n_heads
@@ -123,9 +130,6 @@ def handwritten_step(state, batch, *, cfg, tx):
 # --- the benchmarks ---------------------------------------------------------------------
 
 def bench_train(s: Setup, peak: float) -> dict:
-  from rf_jax.model import flops_per_token
-  from rf_jax.sharding import batch_sharding
-  from rf_jax.step import train_step
   fpt = flops_per_token(s.mcfg, s.config.data.seq_len)
   bsh = batch_sharding(s.mesh)
   batch = s.batch()
@@ -159,7 +163,6 @@ def bench_train(s: Setup, peak: float) -> dict:
 
 
 def bench_data(s: Setup, step_s: float) -> dict:
-  from rf_jax.data.pipeline import make_iterator
   it = make_iterator(s.source, s.config.train.batch_size, 0, 1)
   next(it)
   n, t = 0, time.perf_counter()
@@ -172,7 +175,6 @@ def bench_data(s: Setup, step_s: float) -> dict:
 
 
 def bench_checkpoint(s: Setup, step_s: float) -> dict:
-  from rf_jax.checkpoint import Checkpointer
   state = s.state()
   with tempfile.TemporaryDirectory() as d:
     ckpt = Checkpointer(d, keep=2)
@@ -190,7 +192,6 @@ def bench_checkpoint(s: Setup, step_s: float) -> dict:
 
 
 def bench_sampler(s: Setup, new: int, batch: int, prompt_len: int) -> dict:
-  from rf_jax.sampling import decode_recompute, sample
   params = s.state()["params"]
   rng = np.random.default_rng(0)
   tokens = jnp.asarray(rng.integers(6, s.vocab.size, size=(batch, prompt_len)), jnp.int32)
@@ -211,9 +212,6 @@ def bench_sampler(s: Setup, new: int, batch: int, prompt_len: int) -> dict:
 
 
 def bench_rl(s: Setup, steps: int = 5) -> dict:
-  from rf_jax.curriculum import Curriculum
-  from rf_jax.data.tasks import TaskMixture
-  from rf_jax.objectives.policy_gradient import RLTrainer
   names = config_lib.names(s.config.data.tasks)
   lo, hi = s.config.data.levels
   trainer = RLTrainer(s.config.rl, TaskMixture.build(names, None, (lo, hi)),
@@ -236,7 +234,6 @@ def bench_rl(s: Setup, steps: int = 5) -> dict:
 def bench_window(window: int = 128, lengths=(512, 1024, 2048, 4096), batch: int = 8,
                  heads: int = 4, head_dim: int = 32) -> list[dict]:
   """Attention forward + backward at growing T: sliding window (blockwise) vs masked full."""
-  from rf_jax.attention import NEG_INF, attention_mask, window_attention
 
   def full(q, k, v, pos, seg):
     logits = jnp.einsum("bthk,bshk->bhts", q, k) * head_dim ** -0.5
@@ -267,9 +264,6 @@ def bench_attention(lengths=(512, 1024, 2048), window: int = 128, batch: int = 8
   (blocked with a window, window without one) is left out of that row. 16-bit on a GPU
   (where dot_product runs cuDNN's kernel), float32 elsewhere.
   """
-  from rf_jax.attention import KERNELS, attend, resolve
-  from rf_jax.errors import ConfigError
-  from rf_jax.model import ModelConfig
   dtype = dtype or ("bfloat16" if jax.default_backend() == "gpu" else "float32")
   rows = []
   for w in (0, window):
@@ -298,8 +292,6 @@ def bench_attention(lengths=(512, 1024, 2048), window: int = 128, batch: int = 8
 
 def bench_topk(n: int = 1_000_000, dim: int = 128, batch: int = 64, k: int = 10) -> dict:
   """Exact top-k over a bank of n keys (rows sharded over this machine's devices)."""
-  from rf_jax import memory
-  from rf_jax.sharding import make_mesh
   rng = np.random.default_rng(0)
   keys = memory.shard_rows(rng.standard_normal((n, dim), np.float32), make_mesh((-1, 1, 1)))
   queries = jnp.asarray(rng.standard_normal((batch, dim), np.float32))
@@ -308,19 +300,8 @@ def bench_topk(n: int = 1_000_000, dim: int = 128, batch: int = 64, k: int = 10)
           "devices": len(keys.sharding.device_set), "queries_per_s": batch / t}
 
 
-def main(argv=None) -> None:
-  from rf_jax.metrics import peak_flops_per_device
-  from rf_jax.model import param_count
-  p = argparse.ArgumentParser(prog="python -m rf_jax.bench", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument("--config", default="phase1.py", help="a config file or a shipped one, "
-                 "with :preset")
-  p.add_argument("--only", default="train,data,ckpt,sampler")
-  p.add_argument("--new", type=int, default=256)
-  p.add_argument("--batch", type=int, default=8)
-  p.add_argument("--prompt", type=int, default=32)
-  args = p.parse_args(argv)
-  only = args.only.split(",")
+def print_kernels(only: list[str]) -> None:
+  """The benchmarks that need no model config: attention kernels and the memory bank."""
   if "window" in only:
     rows = bench_window()
     for x in rows:
@@ -342,29 +323,27 @@ def main(argv=None) -> None:
     print(f"memory   exact top-{x['k']} over {x['n']:,} x {x['dim']} keys on {x['devices']} "
           f"device(s): batch of {x['batch']} queries in {x['search_s'] * 1000:.1f} ms "
           f"({x['queries_per_s']:,.0f} queries/s)")
-  if not set(only) & {"train", "data", "ckpt", "sampler", "rl"}:
-    return
-  config = config_lib.load(args.config)
-  s = Setup(config)
-  peak, src = peak_flops_per_device(config.train.get("peak_flops", 0.0))
-  print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}; peak "
-        f"{peak / 1e9:.0f} GFLOP/s ({src}); model {param_count(s.abs_params) / 1e6:.1f}M params, "
-        f"batch {config.train.batch_size} x {config.data.seq_len} tokens")
-  step_s = None
-  if "train" in only:
-    r = bench_train(s, peak)
-    step_s = r["train"]["step_s"]
-    for name in ("train", "floor"):
-      x = r[name]
-      print(f"{name:<8} {x['step_s'] * 1000:8.1f} ms/step {x['tokens_per_s']:10,.0f} tok/s  "
-            f"MFU {100 * x['mfu']:5.1f}%  compile {x['compile_s']:.1f}s  temp {x['temp_mb']:.0f} MiB")
-    print(f"{'':<8} trainer step / hand-written step = {r['train']['step_s'] / r['floor']['step_s']:.3f}")
+
+
+def print_step(s: Setup, peak: float) -> float:
+  """The trainer's step against the hand-written floor; returns the trainer's step time."""
+  r = bench_train(s, peak)
+  for name in ("train", "floor"):
+    x = r[name]
+    print(f"{name:<8} {x['step_s'] * 1000:8.1f} ms/step {x['tokens_per_s']:10,.0f} tok/s  "
+          f"MFU {100 * x['mfu']:5.1f}%  compile {x['compile_s']:.1f}s  temp {x['temp_mb']:.0f} MiB")
+  print(f"{'':<8} trainer step / hand-written step = {r['train']['step_s'] / r['floor']['step_s']:.3f}")
+  return r["train"]["step_s"]
+
+
+def print_around_step(s: Setup, only: list[str], step_s: float, args) -> None:
+  """What surrounds the step: data, checkpoints, sampling, RL."""
   if "data" in only:
-    x = bench_data(s, step_s or 1.0)
+    x = bench_data(s, step_s)
     print(f"data     {x['rows_per_s']:10,.0f} rows/s; the step consumes {x['needed_rows_per_s']:,.0f} "
           f"rows/s -> {x['ratio']:.1f}x")
   if "ckpt" in only:
-    x = bench_checkpoint(s, step_s or 1.0)
+    x = bench_checkpoint(s, step_s)
     print(f"ckpt     async save blocks {x['blocking_s'] * 1000:.1f} ms = "
           f"{100 * x['share_of_step']:.2f}% of a step")
   if "sampler" in only:
@@ -372,14 +351,36 @@ def main(argv=None) -> None:
     print(f"sampler  {x['batch']} x {x['new']} new tokens after {x['prompt']}: KV cache "
           f"{x['cached_s']:.2f}s ({x['tokens_per_s']:,.0f} tok/s), recompute {x['recompute_s']:.2f}s"
           f" -> {x['speedup']:.1f}x; same tokens {100 * x['same_tokens']:.1f}%")
-
-
   if "rl" in only:
     x = bench_rl(s)
     share = lambda k: 100 * x[k] / x["step_s"]
     print(f"rl       {x['step_s'] * 1000:.0f} ms/step ({x['rows']} rollouts x {x['max_new']} new tokens):"
           f" rollout {x['rollout_tokens_per_s']:,.0f} tok/s; sampling {share('rollout_s'):.0f}%, "
           f"scoring {share('score_s'):.0f}%, updating {share('update_s'):.0f}%")
+
+
+def main(argv=None) -> None:
+  p = argparse.ArgumentParser(prog="python -m rf_jax.bench", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--config", default="phase1.py", help="a config file or a shipped one, "
+                 "with :preset")
+  p.add_argument("--only", default="train,data,ckpt,sampler")
+  p.add_argument("--new", type=int, default=256)
+  p.add_argument("--batch", type=int, default=8)
+  p.add_argument("--prompt", type=int, default=32)
+  args = p.parse_args(argv)
+  only = args.only.split(",")
+  print_kernels(only)
+  if not set(only) & {"train", "data", "ckpt", "sampler", "rl"}:
+    return
+  config = config_lib.load(args.config)
+  s = Setup(config)
+  peak, src = peak_flops_per_device(config.train.peak_flops)
+  print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}; peak "
+        f"{peak / 1e9:.0f} GFLOP/s ({src}); model {param_count(s.abs_params) / 1e6:.1f}M params, "
+        f"batch {config.train.batch_size} x {config.data.seq_len} tokens")
+  step_s = print_step(s, peak) if "train" in only else 1.0
+  print_around_step(s, only, step_s, args)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from rf_jax.config import names
 from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, Transformer
+from rf_jax.plugins import import_modules
 
 State = dict[str, Any]
 
@@ -21,8 +23,11 @@ State = dict[str, Any]
 def model_config(config, vocab) -> ModelConfig:
   """The model of a phase config; embedding rows rounded up to model.vocab_multiple."""
   m = config.model
+  # A user's attention kernel registers itself when its module is imported.
+  import_modules(names(m.get("attention_modules", ())), "model.attention_modules")
   mult = m.get("vocab_multiple", 128)
-  fields = {k: v for k, v in m.to_dict().items() if k != "vocab_multiple"}
+  fields = {k: v for k, v in m.to_dict().items()
+            if k not in ("vocab_multiple", "attention_modules")}
   try:
     cfg = ModelConfig(vocab_size=-(-vocab.size // mult) * mult, **fields)
   except TypeError as e:
