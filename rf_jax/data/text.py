@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rf_jax.data.corpus import python_docs
 from rf_jax.errors import ConfigError
 from rf_jax.vocab import Vocab
 
@@ -186,7 +187,6 @@ def load_documents(spec: str, text_field: str = "text") -> list[str]:
   docs, entries = [], list_files(spec)
   for entry in entries:
     if entry == BUILTIN:
-      from rf_jax.data.corpus import python_docs
       docs += python_docs()
     else:
       docs += read_documents(entry, text_field)
