@@ -29,58 +29,47 @@ import sys
 import time
 
 import numpy as np
-from etils import epath
 
-from rf_jax.pipeline import bridging_exact, run_logged
+from rf_jax import config as config_lib
+from rf_jax.checkpoint import absolute
+from rf_jax.distributed import initialize
+from rf_jax.errors import ConfigError
+from rf_jax.experiments import phases as phases_lib, pipeline, report as report_lib
+from rf_jax.experiments.phases import Phase, run_logged
+from rf_jax.experiments.pipeline import bridging_exact
+from rf_jax.model import flops_per_token
+from rf_jax.train_state import model_config
+from rf_jax.vocab import phase1_vocab, text_vocab
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRICS = ("in_distribution", "out_of_distribution", "renamed", "esolang", "bridging_L1",
            "bits_per_byte", "train_tflop")
 
+load_config = config_lib.load      # "thesis.py:tiny", "phase1.py:tiny,baseline"
+apply = config_lib.override        # (config, {"train.steps": 5}) -> config
+_json = report_lib.read_json
+_write = report_lib.write_file
 
-@dataclasses.dataclass
-class Run:
-  arm: str
-  name: str               # workdir name under <root>/seed<k>/
-  config: str             # configs/<file>.py[:preset]
-  overrides: dict         # dotted config key -> value
-  parent: str | None      # the run it starts from (init_from), in the same arm and seed
+
+@dataclasses.dataclass(frozen=True)
+class Run(Phase):
+  """A phase of one arm; its workdir is <root>/seed<k>/<arm>/<name>. Its config spec carries
+  the experiment's phase preset, and its overrides every setting (train.steps included)."""
+  arm: str = ""
+
+  def seeded(self, seed: int) -> Phase:
+    return dataclasses.replace(self, overrides={"seed": seed, **self.overrides})
+
+  def root(self, root: str, seed: int) -> str:
+    """The folder of the arm's workdirs for one seed."""
+    return os.path.join(root, f"seed{seed}", self.arm)
 
   def argv(self, root: str, seed: int, python: str = sys.executable) -> list[str]:
-    base = os.path.join(root, f"seed{seed}", self.arm)
-    out = [python, "-m", "rf_jax.main", f"--config={os.path.join(REPO, 'configs', self.config)}",
-           f"--workdir={base}/{self.name}", f"--config.seed={seed}"]
-    if self.parent:
-      out.append(f"--config.init_from={base}/{self.parent}")
-    return out + [f"--config.{k}={_flag(v)}" for k, v in self.overrides.items()]
-
-
-def _flag(v) -> str:
-  return ",".join(str(x) for x in v) if isinstance(v, (tuple, list)) else str(v)
-
-
-def load_config(spec: str):
-  from rf_jax.bench import load_config as load
-  path, _, preset = spec.partition(":")
-  return load(os.path.join(REPO, "configs", path) + (f":{preset}" if preset else ""))
-
-
-def apply(config, overrides: dict):
-  for key, value in overrides.items():
-    *path, leaf = key.split(".")
-    node = config
-    for p in path:
-      node = node[p]
-    node[leaf] = value
-  return config
+    return phases_lib.argv(self.seeded(seed), self.root(root, seed), python=python)
 
 
 def step_flops(config) -> float:
   """Training FLOPs of one step of a phase config: next-token rows, plus rollouts (a forward
   pass per sampled token) and their policy-gradient updates when the objective uses reward."""
-  from rf_jax.model import flops_per_token
-  from rf_jax.train_state import model_config
-  from rf_jax.vocab import phase1_vocab, text_vocab
   vocab = phase1_vocab() if config.data.tokenizer == "chars" else text_vocab("bytes")
   cfg = model_config(config, vocab)
   t, seq = config.train, config.data.seq_len
@@ -96,55 +85,65 @@ def step_flops(config) -> float:
 
 def phase_spec(config, file: str, extra: str = "") -> str:
   """configs/<file> with the experiment's phase preset (and `extra`): "phase1.py:tiny"."""
-  presets = ",".join(filter(None, [config.phase_preset, extra]))
-  return f"{file}:{presets}" if presets else file
+  return phases_lib.with_preset(f"{file}:{extra}" if extra else file, config.phase_preset)
+
+
+def arm_phases(config) -> dict[str, tuple[Phase, ...]]:
+  """Every arm as a chain of the pipeline's phases with the arm's overrides (no steps yet).
+
+  The reasoning arms are the pipeline's phase1 -> phase2 -> phase3; text first is its
+  baseline (phase 3 from scratch), then a short fine-tune on the phase-1 tasks."""
+  shared = common_overrides(config)
+  r = config.reward
+  reward = {"objective.kind": r.kind, "objective.rl_weight": r.rl_weight, "rl.prompts": r.prompts,
+            "rl.group_size": r.group_size, "rl.prompt_len": r.prompt_len, "rl.max_new": r.max_new}
+  window = {"model.attention_window": config.window}
+  chain = phases_lib.lineage(pipeline.PHASES, "phase3")
+
+  def reasoning(first=None, every=None):
+    return tuple(p.with_overrides({**shared, **(first if i == 0 and first else {}), **(every or {})})
+                 for i, p in enumerate(chain))
+
+  text = dataclasses.replace(pipeline.phase("baseline"), name="text")
+  finetune = Phase("tasks", "phase2.py", "text", finetune_overrides(config))
+  return {
+      "text_first": (text.with_overrides(shared), finetune.with_overrides(shared)),
+      "reasoning_first": reasoning(),
+      "reasoning_first_reward": reasoning(first=reward),
+      "reasoning_memory": reasoning(every=window),
+  }
+
+
+def finetune_overrides(config) -> dict:
+  """text_first's fine-tune: phase 2's setup on the phase-1 families only (symbolic tasks),
+  evaluated on their verbal forms."""
+  families = config_lib.names(load_config(phase_spec(config, "phase1.py")).data.tasks)
+  return {"data.tasks": ",".join(families), "data.weights": "", "data.weights_end": "",
+          "train.eval_tasks": ",".join("verbal_" + f for f in families)}
 
 
 def plan(config) -> dict[str, list[Run]]:
   """The runs of every arm, with steps that match the reference arm's FLOPs phase by phase."""
-  spec = lambda file, extra="": phase_spec(config, file, extra)
   b = config.budget
-  shared = common_overrides(config)
-  budget = lambda file, steps: steps * step_flops(apply(load_config(spec(file)), shared))
-  phases = {"phase1": budget("phase1.py", b.phase1), "phase2": budget("phase2.py", b.phase2),
-            "phase3": budget("phase3.py", b.phase3)}
-
-  def run(arm, name, file, share, parent=None, extra="", **ov):
-    ov = {**shared, **ov}
-    cfg = apply(load_config(spec(file, extra)), ov)
-    steps = max(1, round(share / step_flops(cfg)))
-    return Run(arm, name, spec(file, extra), {**ov, "train.steps": steps}, parent)
-
-  def three(arm, **ov1):
-    return [run(arm, "phase1", "phase1.py", phases["phase1"], **ov1, **per_arm[arm]),
-            run(arm, "phase2", "phase2.py", phases["phase2"], "phase1", **per_arm[arm]),
-            run(arm, "phase3", "phase3.py", phases["phase3"], "phase2", **per_arm[arm])]
-
-  r = config.reward
-  per_arm = {"reasoning_first": {}, "reasoning_first_reward": {},
-            "reasoning_memory": {"model.attention_window": config.window}}
-  families = load_config(spec("phase1.py")).data.tasks
-  verbal = ",".join("verbal_" + f for f in families.split(","))
-  finetune = {"data.tasks": families, "data.weights": "", "data.weights_end": "",
-              "train.eval_tasks": verbal}
-  ft_flops = b.finetune * step_flops(apply(load_config(spec("phase2.py")), {**shared, **finetune}))
-  arms = {
-      "text_first": [run("text_first", "text", "phase3.py", sum(phases.values()) - ft_flops,
-                         extra="baseline"),
-                     run("text_first", "tasks", "phase2.py", ft_flops, "text", **finetune)],
-      "reasoning_first": three("reasoning_first"),
-      "reasoning_first_reward": three(
-          "reasoning_first_reward", **{"objective.kind": r.kind, "objective.rl_weight": r.rl_weight,
-                                       "rl.prompts": r.prompts, "rl.group_size": r.group_size,
-                                       "rl.prompt_len": r.prompt_len, "rl.max_new": r.max_new}),
-      "reasoning_memory": three("reasoning_memory"),
-  }
-  wanted = [a for a in config.arms.split(",") if a]
+  arms = arm_phases(config)
+  wanted = list(config_lib.names(config.arms))
   unknown = set(wanted) - set(arms)
   if unknown:
-    from rf_jax.errors import ConfigError
     raise ConfigError(f"thesis arms {sorted(unknown)} are unknown; choose from {sorted(arms)}")
-  return {a: arms[a] for a in wanted}
+  per_step = lambda p: step_flops(p.load(config.phase_preset))
+  ref = {p.name: b[p.name] * per_step(p) for p in arms["reasoning_first"]}
+  text, tasks = arms["text_first"]
+  ft_flops = b.finetune * per_step(tasks)
+  share = {("text_first", "text"): sum(ref.values()) - ft_flops,
+           ("text_first", "tasks"): ft_flops}
+
+  def run(arm, p):
+    cfg = p.load(config.phase_preset)
+    steps = max(1, round(share.get((arm, p.name), ref.get(p.name)) / step_flops(cfg)))
+    overrides = phases_lib.typed(cfg, {**p.overrides, "train.steps": steps})
+    return Run(p.name, phase_spec(config, p.config), p.parent, overrides, arm=arm)
+
+  return {a: [run(a, p) for p in arms[a]] for a in wanted}
 
 
 def common_overrides(config) -> dict:
@@ -153,31 +152,26 @@ def common_overrides(config) -> dict:
   if config.text_files:
     out["data.text_files"] = config.text_files
   elif config.text_files_required:
-    from rf_jax.errors import ConfigError
     raise ConfigError(f"the {config.slice.name or 'chosen'} preset trains on billions of text "
                       "tokens: pass --text_files=GLOB (e.g. gs://BUCKET/corpus/*.jsonl); the "
                       "built-in corpus is a few MB")
   return out
 
 
+def run_config(run: Run):
+  """The run's full ConfigDict (its spec already carries the phase preset)."""
+  return run.load()
+
+
 def run_tokens(run: Run) -> float:
   """Tokens of next-token rows the run trains on (rollout tokens not counted)."""
-  cfg = apply(load_config(run.config), run.overrides)
+  cfg = run_config(run)
   return 0.0 if cfg.objective.kind == "rl" else (
       run.overrides["train.steps"] * cfg.train.batch_size * cfg.data.seq_len)
 
 
 def run_flops(run: Run) -> float:
-  return run.overrides["train.steps"] * step_flops(apply(load_config(run.config), run.overrides))
-
-
-def _json(path: str) -> dict:
-  p = epath.Path(path)
-  return json.loads(p.read_text()) if p.exists() else {}
-
-
-def _write(path: str, data) -> None:
-  epath.Path(path).write_bytes(data if isinstance(data, bytes) else data.encode())
+  return run.overrides["train.steps"] * step_flops(run_config(run))
 
 
 def arm_metrics(root: str, seed: int, runs: list[Run], config) -> dict:
@@ -282,7 +276,6 @@ def plot(summary: dict, path: str) -> None:
 def evaluate_arm(args, config, arms) -> int:
   """`--evaluate=SEED:ARM`, in its own process: on a slice every worker runs it, as one
   multi-process JAX job, so the driver itself never holds the accelerators."""
-  from rf_jax.distributed import initialize
   initialize()
   from jax.experimental import multihost_utils
   seed, _, arm = args.evaluate.partition(":")
@@ -299,7 +292,8 @@ def estimate(config, flops: float) -> str:
           f"seed at 40% MFU ({config.slice.chips} chips x {config.slice.peak / 1e12:.0f} TFLOP/s)")
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
+  """(args, flags after -- for every run)."""
   argv = sys.argv[1:] if argv is None else list(argv)
   passed = argv[argv.index("--") + 1:] if "--" in argv else []
   argv = argv[:argv.index("--")] if "--" in argv else argv
@@ -313,22 +307,22 @@ def main(argv=None) -> int:
   parser.add_argument("--dry-run", action="store_true", help="print the runs and their FLOPs")
   parser.add_argument("--evaluate", default="", help=argparse.SUPPRESS)  # SEED:ARM, internal
   args = parser.parse_args(argv)
-  from rf_jax.checkpoint import absolute
-  from rf_jax.errors import ConfigError
   args.root = absolute(args.root)
-  try:
-    config = load_config(os.path.basename(args.config))
-    if args.seeds:
-      config.seeds = args.seeds
-    if args.text_files:
-      config.text_files = args.text_files
-    seeds = [int(s) for s in str(config.seeds).split(",")]
-    arms = plan(config)
-    if args.evaluate:
-      return evaluate_arm(args, config, arms)
-  except (ConfigError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+  return args, passed
+
+
+def experiment_config(args):
+  """configs/thesis.py[:preset] with the command line's seeds and corpus."""
+  config = load_config(args.config)
+  if args.seeds:
+    config.seeds = args.seeds
+  if args.text_files:
+    config.text_files = args.text_files
+  return config
+
+
+def print_plan(config, arms) -> None:
+  """Every run's steps, tokens and FLOPs; the time estimate on the preset's slice."""
   flops = {(arm, r.name): run_flops(r) for arm, runs in arms.items() for r in runs}
   for arm, runs in arms.items():
     print(f"{arm}: " + " -> ".join(
@@ -337,36 +331,62 @@ def main(argv=None) -> int:
           f"; total {sum(flops[arm, r.name] for r in runs) / 1e12:.3g} TFLOP", flush=True)
   if config.slice.chips:
     print(estimate(config, sum(flops.values())), flush=True)
+
+
+def run_arm(args, config, seed: int, arm: str, runs: list[Run], extra: list[str]):
+  """Trains the arm's runs for one seed and evaluates its last run (each in its own
+  process); (exit status, the arm's metrics)."""
+  rc = phases_lib.run_all([r.seeded(seed) for r in runs], runs[0].root(args.root, seed),
+                          extra=extra, label=f"seed {seed} {arm}/")
+  if rc:
+    return rc, None
+  cache = os.path.join(args.root, f"seed{seed}", arm, runs[-1].name, "thesis_eval.json")
+  if not _json(cache):
+    here = [f"--config={phases_lib.resolved(args.config)}", f"--root={args.root}",
+            f"--seeds={config.seeds}"] + (
+                [f"--text_files={config.text_files}"] if config.text_files else [])
+    rc = subprocess.call([sys.executable, "-m", "rf_jax.thesis", *here, f"--evaluate={seed}:{arm}"])
+    if rc or not _json(cache):
+      print(f"error: evaluating seed {seed} {arm} failed (exit {rc}); rerun to retry",
+            file=sys.stderr)
+      return rc or 1, None
+  return 0, _json(cache)
+
+
+def write_report(root: str, arms, per_seed, seeds, t0: float) -> str:
+  summary = summarize(per_seed)
+  md = table(summary) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(summary))
+  report_lib.write(root, md, {"summary": summary, "seeds": seeds, "wall_s": time.time() - t0,
+                              "runs": {a: [dataclasses.asdict(r) for r in rs]
+                                       for a, rs in arms.items()}})
+  plot(summary, os.path.join(root, "report.png"))
+  return md
+
+
+def main(argv=None) -> int:
+  args, passed = parse_args(argv)
+  try:
+    config = experiment_config(args)
+    seeds = [int(s) for s in config_lib.names(str(config.seeds))]
+    arms = plan(config)
+    if args.evaluate:
+      return evaluate_arm(args, config, arms)
+  except (ConfigError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print_plan(config, arms)
   if args.dry_run:
     return 0
   t0 = time.time()
   extra = (config.extra.split() if config.extra else []) + passed
-  here = [f"--config={args.config}", f"--root={args.root}", f"--seeds={config.seeds}"] + (
-      [f"--text_files={config.text_files}"] if config.text_files else [])
   per_seed = {arm: [] for arm in arms}
   for seed in seeds:
     for arm, runs in arms.items():
-      for r in runs:
-        rc = run_logged(f"seed {seed} {arm}/{r.name}", r.argv(args.root, seed) + extra)
-        if rc:
-          return rc
-      cache = os.path.join(args.root, f"seed{seed}", arm, runs[-1].name, "thesis_eval.json")
-      if not _json(cache):
-        rc = subprocess.call([sys.executable, "-m", "rf_jax.thesis", *here,
-                              f"--evaluate={seed}:{arm}"], cwd=REPO)
-        if rc or not _json(cache):
-          print(f"error: evaluating seed {seed} {arm} failed (exit {rc}); rerun to retry",
-                file=sys.stderr)
-          return rc or 1
-      per_seed[arm].append(_json(cache))
-  summary = summarize(per_seed)
-  md = table(summary) + "\n\n" + "\n".join(f"- {v}" for v in verdicts(summary))
-  epath.Path(args.root).mkdir(parents=True, exist_ok=True)
-  _write(os.path.join(args.root, "report.md"), md + "\n")
-  _write(os.path.join(args.root, "report.json"), json.dumps(
-      {"summary": summary, "seeds": seeds, "wall_s": time.time() - t0,
-       "runs": {a: [dataclasses.asdict(r) for r in rs] for a, rs in arms.items()}}, indent=1))
-  plot(summary, os.path.join(args.root, "report.png"))
+      rc, metrics = run_arm(args, config, seed, arm, runs, extra)
+      if rc:
+        return rc
+      per_seed[arm].append(metrics)
+  md = write_report(args.root, arms, per_seed, seeds, t0)
   print(f"\nthesis done in {time.time() - t0:.0f} s; {args.root}/report.md:\n\n{md}")
   return 0
 

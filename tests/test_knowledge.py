@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from rf_jax import knowledge, memory, retriever as retr
+from rf_jax import memory, retriever as retr
+from rf_jax.experiments import knowledge
 from rf_jax.metrics import MetricWriter
 from rf_jax.sharding import DEFAULT_RULES
 from rf_jax.tasks import facts
