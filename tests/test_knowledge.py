@@ -55,6 +55,7 @@ def retriever_setup(steps):
   return config, vocab, mesh
 
 
+@pytest.mark.slow
 def test_contrastive_retriever_learns_to_find_the_supporting_fact(tmp_path):
   config, vocab, mesh = retriever_setup(steps=150)
   writer = MetricWriter(str(tmp_path), enabled=False)
@@ -103,6 +104,7 @@ def run_cli(workdir, *extra):
       env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
 
 
+@pytest.mark.slow
 def test_knowledge_cli_writes_banks_checkpoints_and_report_and_resumes(tmp_path):
   out = run_cli(tmp_path / "kn")
   assert out.returncode == 0, out.stderr[-3000:]
@@ -118,6 +120,7 @@ def test_knowledge_cli_writes_banks_checkpoints_and_report_and_resumes(tmp_path)
   assert set(report["fresh_large"]) == {"1", "2", "3"}
   for stage in ("retriever", "reasoner", "full_context"):
     assert (tmp_path / "kn" / stage / "meta.json").exists()
+    assert (tmp_path / "kn" / stage / "checkpoints").is_dir()  # the trainer's Checkpointer
   meta = json.loads((tmp_path / "kn" / "reasoner" / "meta.json").read_text())
   assert meta["model"]["attention_window"] == 64 and meta["memory"]["top_k"] == 4
   # a second run trains nothing and reproduces the table from the saved stages

@@ -35,6 +35,7 @@ def root(tmp_path_factory):
   return root
 
 
+@pytest.mark.slow
 def test_pipeline_prints_side_by_side(root):
   out = (root / "stdout.txt").read_text()
   assert "pipeline after phase 3" in out and "baseline (phase 3 from scratch)" in out
@@ -45,6 +46,7 @@ def test_pipeline_prints_side_by_side(root):
   assert all(0 <= v <= 1 for v in bridging.values()) and len(bridging) == 3
 
 
+@pytest.mark.slow
 def test_each_phase_starts_from_the_previous_one(root):
   p1, p2_start, p2 = load_run(root / "phase1"), load_run(root / "phase2", 0), load_run(root / "phase2")
   p3_start = load_run(root / "phase3", 0)
@@ -75,6 +77,7 @@ def _probe_loss(graphdef, params, vocab, seq_len):
   return float(masked_xent(logits, batch["targets"], batch["loss_mask"])[0])
 
 
+@pytest.mark.slow
 def test_phase2_step0_beats_a_fresh_model(root):
   start = load_run(root / "phase2", 0)
   cfg = start.config
@@ -107,12 +110,14 @@ def test_init_from_nothing(tmp_path):
   assert "config.init_from" in msg
 
 
+@pytest.mark.slow
 def test_init_from_incompatible_architecture(root, tmp_path):
   c = _phase2(tmp_path, init_from=str(root / "phase1"))
   c.model.mlp_dim = 96
   _one_line_error(c, tmp_path / "w", r"parameter params/blocks/0/mlp/w_\w+ has shape")
 
 
+@pytest.mark.slow
 def test_vocabulary_that_reorders_ids(tmp_path):
   p1 = load_config("phase1", "tiny")
   p1.mesh.shape, p1.train.steps, p1.train.eval_levels = (-1, 1, 1), 1, ()
@@ -123,6 +128,7 @@ def test_vocabulary_that_reorders_ids(tmp_path):
   assert "id 99" in msg
 
 
+@pytest.mark.slow
 def test_resume_takes_precedence_over_init_from(root, tmp_path):
   c = _phase2(tmp_path, init_from=str(root / "phase1"))
   train.run(c, str(tmp_path / "w"))
@@ -143,6 +149,7 @@ def test_empty_or_unreadable_text_glob(tmp_path):
   _one_line_error(c, tmp_path / "w2", "bad.jsonl")
 
 
+@pytest.mark.slow
 def test_sentencepiece_vocabulary_travels_in_the_checkpoint(root, tmp_path):
   c = _phase2(tmp_path, init_from=str(root / "phase1"))
   c.data.update(tokenizer="sentencepiece", sp_vocab_size=512)
@@ -164,6 +171,7 @@ def test_sentencepiece_vocabulary_travels_in_the_checkpoint(root, tmp_path):
   assert load_run(tmp_path / "w").vocab == v
 
 
+@pytest.mark.slow
 def test_init_from_a_relative_path(root, tmp_path, monkeypatch):
   monkeypatch.chdir(root.parent)  # Orbax needs absolute paths; the handoff makes them so
   c = _phase2(tmp_path, init_from=os.path.join(root.name, "phase1"))
@@ -226,3 +234,12 @@ def test_report_writer_writes_markdown_json_and_png(tmp_path):
   assert report.read_json(paths["json"]) == {"a": 1}
   assert (tmp_path / "r" / "report.png").read_bytes() == b"\x89PNG"
   assert report.read_json(str(tmp_path / "none.json")) == {}
+
+
+def test_overrides_fit_the_config_and_the_command_line():
+  cfg = config_lib.load("phase1.py:tiny")
+  cfg.data.tasks = ("copy", "dyck")  # a tuple field takes "a,b" as a tuple
+  typed = phases.typed(cfg, {"data.tasks": "copy,sort", "train.steps": 3})
+  assert typed == {"data.tasks": ("copy", "sort"), "train.steps": 3}
+  argv = phases.argv(phases.Phase("p", "phase1.py", overrides=typed), "/r")
+  assert argv[-2:] == ["--config.data.tasks=('copy', 'sort')", "--config.train.steps=3"]

@@ -13,8 +13,17 @@ Knowledge apart from reasoning, end to end, with one table at the end:
   5. report      exact match by hops on the first training bank and on the fresh bank: the
                  reasoner with retrieval, the same reasoner without it, the full-context model;
                  and the retriever's recall@k.
-Each stage saves its result in the workdir (Orbax params + meta.json, bank folders); running
-the command again skips finished stages.
+Each stage saves its result in the workdir (<stage>/checkpoints through the trainer's
+Checkpointer, <stage>/meta.json, bank folders); running the command again skips finished
+stages.
+
+The trainer (rf_jax.train.run) does not train these models: the reasoner's rows are built
+from what a trained retriever finds in memory banks (a function of another stage's
+parameters), and the retriever is a contrastive dual encoder, not a language model. Their
+loops are small and made of the trainer's parts: optimizer and schedule
+(rf_jax.train_state), the next-token step (rf_jax.step.train_step), workdir check
+(rf_jax.train.ensure_writable), checkpoints (rf_jax.checkpoint.Checkpointer), metrics
+(rf_jax.metrics.MetricWriter).
 
 Multi-hop answering is one loop (`answer`), used for evaluation: retrieve with the current
 query, decode; an output that still ends in relations is the next query, so retrieval runs
@@ -34,20 +43,25 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
+from etils import epath
 
 from rf_jax import memory, retriever as retr
+from rf_jax.checkpoint import Checkpointer, to_json
 from rf_jax.data.packing import pack_row
+from rf_jax.data.text import load_documents
 from rf_jax.errors import ConfigError
+from rf_jax.experiments import report as report_lib
+from rf_jax.experiments.report import read_json
 from rf_jax.metrics import MetricWriter, Throughput, format_duration, peak_flops_per_device
 from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import DEFAULT_RULES, make_global_batch, make_mesh
 from rf_jax.step import train_step
 from rf_jax.tasks import facts
+from rf_jax.train import ensure_writable
 from rf_jax.train_state import (abstract_model, make_optimizer, make_schedule, state_from_params,
                                 init_params)
-from rf_jax.vocab import ANS, BOS, EOS, SEP, Vocab, phase1_vocab
+from rf_jax.vocab import ANS, BOS, EOS, SEP, UNK, Vocab, phase1_vocab
 
 JOIN = ";"  # between retrieved facts
 
@@ -176,16 +190,13 @@ def build_text_bank(workdir: str, files: str, out: str, chunk_len: int, mesh,
                     text_field: str = "text") -> dict:
   """A bank of text chunks (txt/jsonl/parquet/arrayrecord files) keyed by `workdir`'s retriever.
   Characters outside the vocabulary become <unk>."""
-  from rf_jax.data.text import load_documents
-  from rf_jax.vocab import UNK
   vocab = phase1_vocab()
   rdir = os.path.join(workdir, "retriever")
-  if not os.path.exists(os.path.join(rdir, "meta.json")):
+  meta = read_json(os.path.join(rdir, "meta.json"))
+  if not meta:
     raise ConfigError(f"no trained retriever in {workdir}; run `python -m rf_jax.knowledge "
                       f"--workdir={workdir}` first")
-  with open(os.path.join(rdir, "meta.json")) as f:
-    rcfg = retr.RetrieverConfig(**json.load(f)["config"])
-  graphdef, fresh = retr.init(rcfg, 0, mesh, DEFAULT_RULES)
+  graphdef, fresh = retr.init(retr.RetrieverConfig(**meta["config"]), 0, mesh, DEFAULT_RULES)
   params, _ = load_params(rdir, abstract_of(fresh))
   ids_of = lambda doc: [vocab._ids.get(c, vocab.id(UNK)) for c in doc]  # noqa: SLF001
   chunks = np.concatenate([memory.chunk_tokens(ids_of(d), chunk_len, vocab.pad_id)
@@ -317,21 +328,27 @@ def recall(reader: Reader, kb, bank, config) -> dict[str, float]:
 # --- checkpoints of each stage -------------------------------------------------------------------
 
 def save_params(path: str, params, meta: dict) -> None:
-  with ocp.StandardCheckpointer() as ckpt:
-    ckpt.save(os.path.join(path, "params"), params, force=True)
-    ckpt.wait_until_finished()
-  with open(os.path.join(path, "meta.json"), "w") as f:
-    json.dump(meta, f, indent=1)
+  """The stage's parameters through the library's Checkpointer (step = its training steps),
+  then meta.json: a stage is finished when its meta.json exists."""
+  ckpt = Checkpointer(path, keep=1, async_save=False)
+  ckpt.save(int(meta.get("steps", 0)), {"params": params}, None, to_json(meta))
+  ckpt.close()
+  if jax.process_index() == 0:
+    (epath.Path(path) / "meta.json").write_text(json.dumps(to_json(meta), indent=1))
 
 
 def load_params(path: str, abstract_params):
   """(params, meta) of a finished stage, or None if it has not finished."""
-  if not os.path.exists(os.path.join(path, "meta.json")):
+  meta = read_json(os.path.join(path, "meta.json"))
+  if not meta:
     return None
-  with open(os.path.join(path, "meta.json")) as f:
-    meta = json.load(f)
-  with ocp.StandardCheckpointer() as ckpt:
-    return ckpt.restore(os.path.join(path, "params"), abstract_params), meta
+  ckpt = Checkpointer(path, keep=1, async_save=False)
+  restored = ckpt.restore_latest({"params": abstract_params}, None)
+  ckpt.close()
+  if restored is None:
+    raise ConfigError(f"{path} has a meta.json but no checkpoint that restores; delete {path} "
+                      "to train the stage again")
+  return restored[1]["params"], meta
 
 
 def abstract_of(params):
@@ -340,72 +357,74 @@ def abstract_of(params):
 
 # --- the command ------------------------------------------------------------------------------
 
-def run(config, workdir: str) -> dict:
-  t_start = time.perf_counter()
-  workdir = os.path.abspath(workdir)
-  try:
-    os.makedirs(workdir, exist_ok=True)
-  except OSError as e:
-    raise ConfigError(f"workdir {workdir} is not writable ({e.strerror}); pass --workdir") from None
-  if config.memory.top_k > config.kb.n_entities * config.kb.n_relations:
-    raise ConfigError(f"memory.top_k={config.memory.top_k} exceeds the bank size; lower it")
-  vocab = phase1_vocab()
-  mesh = make_mesh((-1, 1, 1))
-  writer = MetricWriter(workdir)
+def retriever_stage(config, workdir: str, vocab: Vocab, mesh, writer: MetricWriter) -> Reader:
+  """1. The trained retriever (trained now unless the workdir has it) as a Reader."""
   kb_cfg = config.kb
-
-  # 1. retriever
   rcfg = retriever_config(config, -(-vocab.size // 8) * 8)
   rdir = os.path.join(workdir, "retriever")
-  graphdef_r, fresh_r = retr.init(rcfg, config.seed, mesh, DEFAULT_RULES)
-  loaded = load_params(rdir, abstract_of(fresh_r))
+  graphdef, fresh = retr.init(rcfg, config.seed, mesh, DEFAULT_RULES)
+  loaded = load_params(rdir, abstract_of(fresh))
   if loaded is None:
-    graphdef_r, params_r = train_retriever(config, rcfg, vocab, mesh, writer)
-    save_params(rdir, params_r, {"config": dataclasses.asdict(rcfg), "vocab": vocab.to_json()})
+    graphdef, params = train_retriever(config, rcfg, vocab, mesh, writer)
+    save_params(rdir, params, {"config": dataclasses.asdict(rcfg), "vocab": vocab.to_json(),
+                               "steps": config.retriever.steps})
   else:
-    params_r = loaded[0]
-  reader = Reader(vocab, graphdef_r, params_r, config.memory.top_k,
-                  1 + kb_cfg.name_len + kb_cfg.max_hops)
+    params = loaded[0]
+  return Reader(vocab, graphdef, params, config.memory.top_k,
+                1 + kb_cfg.name_len + kb_cfg.max_hops)
 
-  # 2. banks
+
+def bank_stage(config, workdir: str, reader: Reader, mesh, writer: MetricWriter):
+  """2. (knowledge bases, memory banks) by name, built unless the workdir has them."""
   kbs, banks = {}, {}
+  dim = config.retriever.dim
   for name, (seed, n_entities) in bank_specs(config).items():
     kbs[name] = make_kb(config, seed, n_entities)
     path = os.path.join(workdir, "banks", name)
     if not os.path.exists(os.path.join(path, "manifest.json")):
       build_bank(kbs[name], reader, path)
-    banks[name] = memory.load(path, mesh, dim=rcfg.dim)
-  train_names = [n for n in banks if n.startswith("train_")]
-  writer.console(f"banks: {len(train_names)} for training and a fresh one of "
-                 f"{banks['fresh'].size} facts, a larger fresh one of {banks['fresh_large'].size}; "
-                 f"keys of dim {rcfg.dim}, in {workdir}/banks")
+    banks[name] = memory.load(path, mesh, dim=dim)
+  n_train = len([n for n in banks if n.startswith("train_")])
+  writer.console(f"banks: {n_train} for training and a fresh one of {banks['fresh'].size} facts, "
+                 f"a larger fresh one of {banks['fresh_large'].size}; keys of dim {dim}, in "
+                 f"{workdir}/banks")
+  return kbs, banks
 
-  # 3. and 4. reasoner with memory; full-context model with the first bank in its weights
-  models = {}
+
+def model_stage(config, workdir: str, reader: Reader, kbs, banks, mesh, writer: MetricWriter):
+  """3. and 4. name -> (graphdef, params): the reasoner with memory, and the full-context model
+  with the first bank in its weights; trained unless the workdir has them."""
+  train_names = [n for n in banks if n.startswith("train_")]
   specs = {"reasoner": (config.model.attention_window, [kbs[n] for n in train_names],
                         [banks[n] for n in train_names], config.train.steps),
            "full_context": (0, [kbs["train_0"]], [None], config.train.full_context_steps)}
+  models = {}
   for name, (window, kb_list, bank_list, steps) in specs.items():
-    cfg = model_config(config, vocab, window)
+    cfg = model_config(config, reader.vocab, window)
     graphdef, abs_params = abstract_model(cfg, mesh, DEFAULT_RULES)
-    loaded = load_params(os.path.join(workdir, name), abs_params)
+    path = os.path.join(workdir, name)
+    loaded = load_params(path, abs_params)
     if loaded is None:
       graphdef, params, final = train_reasoner(config, name, cfg, reader, kb_list, bank_list,
                                                steps, mesh, writer)
-      save_params(os.path.join(workdir, name), params,
-                  {"model": dataclasses.asdict(cfg), "vocab": vocab.to_json(),
-                   "steps": steps, "final": final,
-                   "memory": {"retriever": rdir, "top_k": reader.top_k} if bank_list[0] else None})
+      uses_memory = bank_list[0] is not None
+      save_params(path, params, {
+          "model": dataclasses.asdict(cfg), "vocab": reader.vocab.to_json(), "steps": steps,
+          "final": final, "memory": {"retriever": os.path.join(workdir, "retriever"),
+                                     "top_k": reader.top_k} if uses_memory else None})
     else:
       params = loaded[0]
     models[name] = (graphdef, params)
+  return models
 
-  # 5. report
-  rows = {
-      "reasoner + retrieval": ("reasoner", True),
-      "reasoner, no retrieval": ("reasoner", False),
-      "full-context, facts in weights": ("full_context", False),
-  }
+
+def evaluate(config, reader: Reader, kbs, banks, models, mesh) -> dict:
+  """5. Exact match by hops of each model on the first training bank and the fresh one (with
+  and without retrieval), on the large fresh bank, and the retriever's recall."""
+  rows = {"reasoner + retrieval": ("reasoner", True),
+          "reasoner, no retrieval": ("reasoner", False),
+          "full-context, facts in weights": ("full_context", False)}
+  hops = range(1, config.kb.max_hops + 1)
   table = {}
   with jax.set_mesh(mesh):
     for label, (name, use_memory) in rows.items():
@@ -413,27 +432,33 @@ def run(config, workdir: str) -> dict:
       table[label] = {
           f"{bank}/{h}": exact_match(params, graphdef, reader, kbs[bank],
                                      banks[bank] if use_memory else None, config, h)
-          for bank in ("train_0", "fresh") for h in range(1, kb_cfg.max_hops + 1)}
+          for bank in ("train_0", "fresh") for h in hops}
     graphdef, params = models["reasoner"]
     large = {str(h): exact_match(params, graphdef, reader, kbs["fresh_large"],
-                                 banks["fresh_large"], config, h)
-             for h in range(1, kb_cfg.max_hops + 1)}
-  report = {
-      "table": table,
-      "fresh_large": large,
-      "recall": {b: recall(reader, kbs[b], banks[b], config)
-                 for b in ("train_0", "fresh", "fresh_large")},
-      "chance": 1 / kb_cfg.n_entities,
-      "bank_facts": banks["fresh"].size,
-      "large_bank_facts": banks["fresh_large"].size,
-      "wall_s": time.perf_counter() - t_start,
-      "config": config.to_dict(),
-  }
-  text = format_report(report, kb_cfg.max_hops)
-  with open(os.path.join(workdir, "report.json"), "w") as f:
-    json.dump(report, f, indent=1)
-  with open(os.path.join(workdir, "report.md"), "w") as f:
-    f.write(text + "\n")
+                                 banks["fresh_large"], config, h) for h in hops}
+  return {"table": table, "fresh_large": large,
+          "recall": {b: recall(reader, kbs[b], banks[b], config)
+                     for b in ("train_0", "fresh", "fresh_large")},
+          "chance": 1 / config.kb.n_entities, "bank_facts": banks["fresh"].size,
+          "large_bank_facts": banks["fresh_large"].size}
+
+
+def run(config, workdir: str) -> dict:
+  """The whole experiment in `workdir`; finished stages are loaded, not repeated."""
+  t_start = time.perf_counter()
+  workdir = str(ensure_writable(workdir))
+  if config.memory.top_k > config.kb.n_entities * config.kb.n_relations:
+    raise ConfigError(f"memory.top_k={config.memory.top_k} exceeds the bank size; lower it")
+  vocab = phase1_vocab()
+  mesh = make_mesh((-1, 1, 1))
+  writer = MetricWriter(workdir)
+  reader = retriever_stage(config, workdir, vocab, mesh, writer)
+  kbs, banks = bank_stage(config, workdir, reader, mesh, writer)
+  models = model_stage(config, workdir, reader, kbs, banks, mesh, writer)
+  report = {**evaluate(config, reader, kbs, banks, models, mesh),
+            "wall_s": time.perf_counter() - t_start, "config": config.to_dict()}
+  text = format_report(report, config.kb.max_hops)
+  report_lib.write(workdir, text, report)
   writer.console(text)
   writer.close()
   return report
