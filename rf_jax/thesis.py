@@ -35,7 +35,7 @@ from rf_jax.checkpoint import absolute
 from rf_jax.distributed import initialize
 from rf_jax.errors import ConfigError
 from rf_jax.experiments import phases as phases_lib, pipeline, report as report_lib
-from rf_jax.experiments.phases import Phase, run_logged
+from rf_jax.experiments.phases import Phase
 from rf_jax.experiments.pipeline import bridging_exact
 from rf_jax.model import flops_per_token
 from rf_jax.train_state import model_config
