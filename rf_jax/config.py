@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import importlib.util
 import os
+import sys
 from typing import Any, Iterable
 
 import ml_collections
@@ -92,3 +93,19 @@ def names(value: str | Iterable[str]) -> tuple[str, ...]:
 def numbers(value: str | Iterable[float]) -> tuple[float, ...]:
   """A tuple of floats from a tuple/list or comma-separated strings."""
   return tuple(float(x) for x in names(value))
+
+
+def resolve_flag(argv: list[str]) -> list[str]:
+  """argv with `--config=SPEC` naming an existing file, as ml_collections' config flag needs;
+  exits with a one-line error for a config that does not exist."""
+  out = []
+  for arg in argv:
+    if arg.startswith("--config="):
+      path, preset = split_spec(arg[len("--config="):])
+      try:
+        path = resolve(path)
+      except ConfigError as e:
+        sys.exit(f"error: {e}")
+      arg = f"--config={path}" + (f":{preset}" if preset else "")
+    out.append(arg)
+  return out

@@ -40,20 +40,5 @@ def main(argv):
     sys.exit(f"error: {e}")
 
 
-def resolve_config_flag(argv: list[str]) -> list[str]:
-  """argv with `--config=SPEC` pointing at an existing file (ml_collections needs a path)."""
-  out = []
-  for arg in argv:
-    if arg.startswith("--config="):
-      path, preset = config_lib.split_spec(arg[len("--config="):])
-      try:
-        path = config_lib.resolve(path)
-      except ConfigError as e:
-        sys.exit(f"error: {e}")
-      arg = f"--config={path}" + (f":{preset}" if preset else "")
-    out.append(arg)
-  return out
-
-
 if __name__ == "__main__":
-  app.run(main, argv=resolve_config_flag(sys.argv))
+  app.run(main, argv=config_lib.resolve_flag(sys.argv))

@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from rf_jax import knowledge, memory, retriever as retr
+from rf_jax import memory, retriever as retr
+from rf_jax.experiments import knowledge
 from rf_jax.metrics import MetricWriter
 from rf_jax.sharding import DEFAULT_RULES
 from rf_jax.tasks import facts
@@ -119,6 +120,7 @@ def test_knowledge_cli_writes_banks_checkpoints_and_report_and_resumes(tmp_path)
   assert set(report["fresh_large"]) == {"1", "2", "3"}
   for stage in ("retriever", "reasoner", "full_context"):
     assert (tmp_path / "kn" / stage / "meta.json").exists()
+    assert (tmp_path / "kn" / stage / "checkpoints").is_dir()  # the trainer's Checkpointer
   meta = json.loads((tmp_path / "kn" / "reasoner" / "meta.json").read_text())
   assert meta["model"]["attention_window"] == 64 and meta["memory"]["top_k"] == 4
   # a second run trains nothing and reproduces the table from the saved stages

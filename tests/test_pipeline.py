@@ -6,12 +6,16 @@ import subprocess
 import sys
 
 import jax
+import ml_collections
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from helpers import ROOT, load_config, mesh_of
-from rf_jax import pipeline, thesis, train
+from rf_jax import train
+from rf_jax.experiments import thesis
+from rf_jax import config as config_lib
+from rf_jax.experiments import phases, pipeline, report
 from rf_jax.data.packing import encode_example, pack_row
 from rf_jax.errors import ConfigError
 from rf_jax.runs import load_run
@@ -179,10 +183,65 @@ def test_init_from_a_relative_path(root, tmp_path, monkeypatch):
 
 
 def test_a_failed_stage_is_one_line_and_its_exit_status(capsys):
-  assert pipeline.run_logged("phase2", [sys.executable, "-c", "raise SystemExit(3)"]) == 3
+  assert phases.run_logged("phase2", [sys.executable, "-c", "raise SystemExit(3)"]) == 3
   out, err = capsys.readouterr()
   assert out.startswith("=== phase2: -c ")
   assert err == ("error: phase2 failed (exit 3); fix it and rerun the same command: finished "
                  "runs are not repeated\n")
-  assert pipeline.run_logged("phase3", [sys.executable, "-c", "pass"]) == 0
+  assert phases.run_logged("phase3", [sys.executable, "-c", "pass"]) == 0
   assert capsys.readouterr().err == ""
+
+
+# --- phases as data --------------------------------------------------------------------------
+
+def test_a_new_phase_is_one_record_run_in_order_from_its_parent(capsys):
+  more = pipeline.PHASES + (phases.Phase("phase4", "phase2.py", parent="phase3",
+                                         overrides={"train.steps": 7}),)
+  names = [n for n, _ in pipeline.commands("/r", "", ["--config.x=1"], phases=more)]
+  assert names == ["phase1", "phase2", "phase3", "baseline", "phase4"]
+  assert pipeline.main(["--root=/r", "--preset=tiny", "--dry-run"], phases=more) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert [l.split(":")[0] for l in lines] == names
+  phase4 = lines[-1].split()
+  assert "--workdir=/r/phase4" in phase4 and "--config.init_from=/r/phase3" in phase4
+  assert "--config.train.steps=7" in phase4
+  config = next(a for a in phase4 if a.startswith("--config="))
+  assert config.endswith("/phase2.py:tiny") and os.path.isfile(config[9:-5])
+
+
+def test_a_phase_before_its_parent_is_one_line():
+  wrong = (phases.Phase("b", "phase2.py", parent="a"), phases.Phase("a", "phase1.py"))
+  with pytest.raises(ConfigError, match="declare the parent first") as e:
+    pipeline.commands("/r", "", [], phases=wrong)
+  assert "\n" not in str(e.value)
+  assert pipeline.main(["--only=phase9", "--dry-run"]) == 2
+
+
+def test_phase_commands_name_config_files_that_exist_anywhere(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)  # not a checkout: no configs/ here
+  specs = [a[len("--config="):] for _, argv in pipeline.commands("w", "tiny", [])
+           for a in argv if a.startswith("--config=")]
+  specs += [a[len("--config="):] for runs in thesis.plan(thesis.load_config("thesis.py:tiny")).values()
+            for r in runs for a in r.argv("w", 0) if a.startswith("--config=")]
+  assert len(specs) == 4 + 11
+  for spec in specs:
+    path, _, preset = spec.partition(":")
+    assert os.path.isabs(path) and os.path.isfile(path) and preset.startswith("tiny"), spec
+    assert config_lib.load(spec).name  # the trainer can load exactly this
+
+
+def test_report_writer_writes_markdown_json_and_png(tmp_path):
+  paths = report.write(str(tmp_path / "r"), "| a |", {"a": 1}, png=b"\x89PNG")
+  assert (tmp_path / "r" / "report.md").read_text() == "| a |\n"
+  assert report.read_json(paths["json"]) == {"a": 1}
+  assert (tmp_path / "r" / "report.png").read_bytes() == b"\x89PNG"
+  assert report.read_json(str(tmp_path / "none.json")) == {}
+
+
+def test_overrides_fit_the_config_and_the_command_line():
+  cfg = ml_collections.ConfigDict({"data": {"tasks": ("copy", "dyck")}, "train": {"steps": 1}})
+  # a tuple field takes "a,b" as a tuple
+  typed = phases.typed(cfg, {"data.tasks": "copy,sort", "train.steps": 3})
+  assert typed == {"data.tasks": ("copy", "sort"), "train.steps": 3}
+  argv = phases.argv(phases.Phase("p", "phase1.py", overrides=typed), "/r")
+  assert argv[-2:] == ["--config.data.tasks=('copy', 'sort')", "--config.train.steps=3"]

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from rf_jax import thesis
+from rf_jax.experiments import thesis
 from rf_jax.errors import ConfigError
+from rf_jax.experiments import pipeline
 from tests.helpers import ROOT
 
 
@@ -27,6 +28,10 @@ def test_every_arm_gets_the_reference_arms_flops_phase_by_phase():
   steps = lambda arm: arms[arm][0].overrides["train.steps"]
   assert steps("reasoning_first_reward") < steps("reasoning_first") == config.budget.phase1
   assert arms["reasoning_memory"][0].overrides["model.attention_window"] == config.window
+  # the reasoning arms are the pipeline's phase records, in order, each from its parent
+  chain = [(p.name, p.parent) for p in pipeline.PHASES[:3]]
+  for arm in ("reasoning_first", "reasoning_first_reward", "reasoning_memory"):
+    assert [(r.name, r.parent) for r in arms[arm]] == chain
   text, finetune = arms["text_first"]
   assert text.config.endswith("baseline") and text.parent is None and finetune.parent == "text"
   assert finetune.overrides["train.steps"] == config.budget.finetune

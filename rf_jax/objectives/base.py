@@ -59,9 +59,10 @@ class Objective:
     raise NotImplementedError
 
   @staticmethod
-  def planned_flops(config, model: ModelConfig) -> float:
-    """Analytic FLOPs of one step, for planning compute budgets before training."""
-    raise ConfigError(f"objective {config.objective.kind!r} does not declare planned_flops")
+  def planned_cost(config, model: ModelConfig) -> tuple[float, float]:
+    """(tokens of packed rows trained on, analytic FLOPs) of one step, for planning compute
+    budgets before training (rollout tokens count in the FLOPs only)."""
+    raise ConfigError(f"objective {config.objective.kind!r} does not declare planned_cost")
 
   @staticmethod
   def keeps_reference(config) -> bool:
@@ -76,6 +77,11 @@ def register(name: str) -> Callable[[type[Objective]], type[Objective]]:
 
 def get(config) -> type[Objective]:
   return OBJECTIVES.get(config.objective.kind)
+
+
+def planned_cost(config, model: ModelConfig) -> tuple[float, float]:
+  """(packed-row tokens, FLOPs) of one step of `config`'s objective."""
+  return get(config).planned_cost(config, model)
 
 
 def compile_logged(jitted, args: tuple, ctx: Context, what: str):

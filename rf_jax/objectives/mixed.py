@@ -21,8 +21,9 @@ class Mixed(Objective):
     return state, {**metrics, "tokens": self.tokens}, self.flops
 
   @staticmethod
-  def planned_flops(config, model):
-    return rollout_cost(config.rl, model)[1] + step_cost(config, model)[1]
+  def planned_cost(config, model):
+    tokens, flops = step_cost(config, model)
+    return tokens, flops + rollout_cost(config.rl, model)[1]
 
   @staticmethod
   def keeps_reference(config) -> bool:

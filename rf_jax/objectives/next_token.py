@@ -39,5 +39,5 @@ class NextToken(Objective):
     return state, {**metrics, "tokens": self.tokens}, self.flops
 
   @staticmethod
-  def planned_flops(config, model):
-    return step_cost(config, model)[1]
+  def planned_cost(config, model):
+    return step_cost(config, model)

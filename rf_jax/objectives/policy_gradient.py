@@ -194,8 +194,8 @@ class PolicyGradient(Objective):
     return state, {**metrics, "tokens": self.tokens}, self.flops
 
   @staticmethod
-  def planned_flops(config, model):
-    return rollout_cost(config.rl, model)[1]
+  def planned_cost(config, model):
+    return 0.0, rollout_cost(config.rl, model)[1]
 
   @staticmethod
   def keeps_reference(config) -> bool:

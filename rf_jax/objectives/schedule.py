@@ -20,12 +20,12 @@ class Schedule(Objective):
     return (self._next_token if step < self.switch else self._rl).step(state, step)
 
   @staticmethod
-  def planned_flops(config, model):
+  def planned_cost(config, model):
     """The mean over the run's steps."""
     steps = max(config.train.steps, 1)
     first = min(max(int(config.objective.switch_step), 0), steps)
-    return (first * NextToken.planned_flops(config, model)
-            + (steps - first) * PolicyGradient.planned_flops(config, model)) / steps
+    return tuple((first * a + (steps - first) * b) / steps for a, b in zip(
+        NextToken.planned_cost(config, model), PolicyGradient.planned_cost(config, model)))
 
   @staticmethod
   def keeps_reference(config) -> bool:
