@@ -191,24 +191,21 @@ def test_run_remote_command_really_runs(fake, tmp_path):
 def test_pipeline(fake):
   out = dry(fake, TPU / "pipeline.sh", "--name=rf", "--zone=us-west4-a",
             "--root=gs://bkt/rf/pipe/")
-  pre = ("set -o pipefail && cd ~/rf_jax && source ~/rf_jax_venv/bin/activate && "
-         "mkdir -p ~/rf_jax_logs && python -m rf_jax.main ")
-  ssh = "gcloud compute tpus tpu-vm ssh rf --zone=us-west4-a --worker=all --command="
   assert out == [
-      ssh + shlex.quote(pre + "--config=configs/phase1.py --workdir=gs://bkt/rf/pipe/phase1 "
-                        "2>&1 | tee ~/rf_jax_logs/pipe-phase1.log"),
-      ssh + shlex.quote(pre + "--config=configs/phase2.py --workdir=gs://bkt/rf/pipe/phase2 "
-                        "--config.init_from=gs://bkt/rf/pipe/phase1 "
-                        "2>&1 | tee ~/rf_jax_logs/pipe-phase2.log"),
-      ssh + shlex.quote(pre + "--config=configs/phase3.py --workdir=gs://bkt/rf/pipe/phase3 "
-                        "--config.init_from=gs://bkt/rf/pipe/phase2 "
-                        "2>&1 | tee ~/rf_jax_logs/pipe-phase3.log"),
-  ]
+      "gcloud compute tpus tpu-vm ssh rf --zone=us-west4-a --worker=all --command=" +
+      shlex.quote("set -o pipefail && cd ~/rf_jax && source ~/rf_jax_venv/bin/activate && "
+                  "mkdir -p ~/rf_jax_logs && python -m rf_jax.pipeline --root=gs://bkt/rf/pipe "
+                  "2>&1 | tee ~/rf_jax_logs/pipe-pipeline.log")]
   again = dry(fake, TPU / "pipeline.sh", "--name=rf", "--zone=us-west4-a",
-              "--root=gs://bkt/rf/pipe", "--from=2", "--", "--config.train.steps=10")
-  assert len(again) == 2 and "configs/phase2.py" in again[0]
-  assert command_of(again[1]).split("2>&1")[0].endswith(
-      "--config.init_from=gs://bkt/rf/pipe/phase2 --config.train.steps=10 ")
+              "--root=gs://bkt/rf/pipe", "--only=phase2,phase3", "--preset=tiny", "--",
+              "--config.train.steps=10")
+  driver = ("python -m rf_jax.pipeline --root=gs://bkt/rf/pipe --only=phase2,phase3 "
+            "--preset=tiny -- --config.train.steps=10")
+  assert len(again) == 1 and driver + " 2>&1" in command_of(again[0])
+  # the command the workers run is the one the driver parses
+  remote = shlex.split(command_of(again[0]))
+  i = remote.index("rf_jax.pipeline") + 1
+  assert remote[i:i + 5] == shlex.split(driver)[3:]
 
 
 def test_thesis_on_a_v5e_32_slice(fake):
@@ -252,7 +249,7 @@ def test_pipeline_phase_failure_propagates(fake, tmp_path):
   r = subprocess.run(["bash", "-c", command_of(out[0])], env={**fake.environ, "HOME": str(home)},
                      capture_output=True, text=True, timeout=30)
   assert r.returncode == 3 and r.stdout == "boom\n"
-  assert (home / "rf_jax_logs" / "p-phase1.log").read_text() == "boom\n"
+  assert (home / "rf_jax_logs" / "p-pipeline.log").read_text() == "boom\n"
 
 
 def test_logs(fake):

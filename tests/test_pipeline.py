@@ -143,11 +143,11 @@ def test_resume_takes_precedence_over_init_from(root, tmp_path):
 def test_empty_or_unreadable_text_glob(tmp_path):
   c = load_config("phase3", "tiny,baseline")
   c.mesh.shape, c.train.steps = (-1, 1, 1), 1
-  c.data.text_files = str(tmp_path / "none" / "*.txt")
+  c.data.text_files = (str(tmp_path / "none" / "*.txt"),)
   _one_line_error(c, tmp_path / "w", "matches no files")
   bad = tmp_path / "bad.jsonl"
   bad.write_text('{"text": "fine"}\n{not json\n')
-  c.data.text_files = str(bad)
+  c.data.text_files = (str(bad),)
   _one_line_error(c, tmp_path / "w2", "bad.jsonl")
 
 
@@ -167,7 +167,7 @@ def test_sentencepiece_vocabulary_travels_in_the_checkpoint(root, tmp_path):
   assert seeded and all((e0[i] == e1[p1.vocab.id("7")]).all() for i in seeded)
   # Resuming reuses the checkpoint's model even if the corpus it was trained on changed.
   (tmp_path / "other.txt").write_text("a different corpus " * 200)
-  c.data.text_files = str(tmp_path / "other.txt")
+  c.data.text_files = (str(tmp_path / "other.txt"),)
   c.train.steps = 3
   train.run(c, str(tmp_path / "w"))
   assert load_run(tmp_path / "w").vocab == v

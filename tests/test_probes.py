@@ -86,7 +86,7 @@ def test_renamed_skips_english_families_and_bridging_needs_text_and_verbal_famil
 def test_bits_per_byte_measures_the_validation_text(tmp_path):
   for i, doc in enumerate(DOCS):
     (tmp_path / f"d{i}.txt").write_text(doc)
-  files = f"{tmp_path}/*.txt"
+  files = (f"{tmp_path}/*.txt",)
   probe = probes.get("bits_per_byte")
   assert not probe.applies(context("chars", text_files=files))
   ctx = context("bytes", text_files=files, validation_fraction=0.3, validation_rows=4)

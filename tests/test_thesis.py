@@ -105,7 +105,7 @@ def test_slice_presets_match_flops_and_fit_the_slice(preset, chips):
     assert sum(thesis.run_flops(r) for r in runs) == pytest.approx(sum(ref), rel=1e-3), arm
     for r in runs:
       cfg = thesis.apply(thesis.load_config(r.config), r.overrides)
-      assert cfg.data.text_files == config.text_files and cfg.model.dtype == "bfloat16"
+      assert cfg.data.text_files == (config.text_files,) and cfg.model.dtype == "bfloat16"
       assert cfg.train.batch_size % chips == 0 and cfg.data.seq_len == 1024
       if cfg.objective.kind != "next_token":
         assert cfg.rl.prompts * cfg.rl.group_size % chips == 0

@@ -6,7 +6,7 @@
 #
 #   --worker   worker index (default 0, the one that prints the metrics)
 #   --run      log name given to run.sh (default: latest, the last run.sh started there);
-#              pipeline.sh phases are RUN-phase1, RUN-phase2, RUN-phase3
+#              pipeline.sh logs as RUN-pipeline, thesis.sh as RUN-thesis
 #   --lines    lines of history to show first (default 100)
 
 set -euo pipefail

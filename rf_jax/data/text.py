@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rf_jax.config import names
 from rf_jax.data.corpus import python_docs
 from rf_jax.errors import ConfigError
 from rf_jax.vocab import Vocab
@@ -42,13 +43,14 @@ def _glob_remote(pattern: str) -> list[str]:
   return [os.fspath(p) for p in base.glob("/".join(parts[first:])) if p.is_file()]
 
 
-def list_files(spec: str) -> list[str]:
-  """The files of comma-separated glob patterns (local or gs://), sorted, de-duplicated.
-
-  `builtin:python_docs` stands for itself, so it can be mixed with files.
+def list_files(spec) -> list[str]:
+  """The files of glob patterns (local or gs://; a tuple, or comma-separated), sorted and
+  de-duplicated. `builtin:python_docs` stands for itself, so it can be mixed with files.
   """
   found = set()
-  for pattern in (p.strip() for p in spec.split(",")):
+  patterns = names(spec)
+  spec = ",".join(patterns)  # as the user would type it, for the messages below
+  for pattern in patterns:
     if pattern == BUILTIN:
       found.add(BUILTIN)
     elif "://" in pattern:
@@ -182,7 +184,7 @@ def read_documents(path: str, text_field: str = "text") -> list[str]:
   raise _fail(path, f": unknown file type '{ext}'; use one of {', '.join(EXTENSIONS)}")
 
 
-def load_documents(spec: str, text_field: str = "text") -> list[str]:
+def load_documents(spec, text_field: str = "text") -> list[str]:
   """All non-empty documents of `data.text_files` (files and/or the built-in corpus)."""
   docs, entries = [], list_files(spec)
   for entry in entries:
@@ -192,8 +194,8 @@ def load_documents(spec: str, text_field: str = "text") -> list[str]:
       docs += read_documents(entry, text_field)
   docs = [d for d in docs if d.strip()]
   if not docs:
-    raise ConfigError(f"data.text_files='{spec}': the {len(entries)} file(s) hold no "
-                      f"non-empty documents (is data.text_field='{text_field}' right?)")
+    raise ConfigError(f"data.text_files='{','.join(names(spec))}': the {len(entries)} file(s) "
+                      f"hold no non-empty documents (is data.text_field='{text_field}' right?)")
   return docs
 
 
