@@ -4,6 +4,7 @@ import os
 import jax
 
 from rf_jax import config as config_lib
+from rf_jax import sharding, train
 from rf_jax.sharding import make_mesh
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout, for CLI tests
@@ -18,3 +19,14 @@ def mesh_of(shape):
   for s in shape:
     n *= s
   return make_mesh(shape, jax.devices()[:n])
+
+
+def run_on_one_device(config, workdir):
+  """train.run on the first fake device only (a tiny batch would give each of 8 one row)."""
+  config.mesh.shape = (1, 1, 1)
+  real = sharding.make_mesh
+  train.make_mesh = lambda shape: real(shape, jax.devices()[:1])
+  try:
+    return train.run(config, str(workdir))
+  finally:
+    train.make_mesh = real

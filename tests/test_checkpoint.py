@@ -13,7 +13,7 @@ from rf_jax.train_state import mesh_rules, model_config
 from rf_jax.train_state import abstract_model, abstract_state, init_state, make_optimizer, make_schedule
 from rf_jax.vocab import phase1_vocab
 
-from helpers import load_config, mesh_of
+from helpers import load_config, mesh_of, run_on_one_device
 
 
 def state_on(shape, config):
@@ -52,14 +52,7 @@ def tiny_config(steps):
 
 def run_tiny(workdir, steps):
   # One device: the fake 8 would each get one row.
-  config = tiny_config(steps)
-  from rf_jax import sharding
-  real = sharding.make_mesh
-  train.make_mesh = lambda shape: real(shape, jax.devices()[:1])
-  try:
-    return train.run(config, str(workdir))
-  finally:
-    train.make_mesh = real
+  return run_on_one_device(tiny_config(steps), workdir)
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from rf_jax.probes.renamed import renamed
 from rf_jax.tasks.bridging import VERBAL_PREFIX
 from rf_jax.vocab import phase1_vocab
 
-from helpers import load_config
+from helpers import load_config, run_on_one_device
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +20,7 @@ def run_dir(tmp_path_factory):
   workdir = tmp_path_factory.mktemp("run") / "w"
   config = load_config()
   config.train.update(steps=10, eval_every=0, eval_levels=(), checkpoint_every=0)
-  config.mesh.shape = (1, 1, 1)
-  real = sharding.make_mesh
-  train.make_mesh = lambda shape: real(shape, jax.devices()[:1])
-  try:
-    train.run(config, str(workdir))
-  finally:
-    train.make_mesh = real
+  run_on_one_device(config, workdir)
   return workdir
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from rf_jax import evaluate, probes, sharding, train
 
-from helpers import load_config
+from helpers import load_config, run_on_one_device
 
 USER_PROBE = '''
 from rf_jax import probes, tasks
@@ -54,13 +54,7 @@ def run_dir(tmp_path_factory):
   config = load_config()
   config.data.tasks = ("copy", "add")
   config.train.update(steps=5, eval_every=0, eval_levels=(), checkpoint_every=0)
-  config.mesh.shape = (1, 1, 1)
-  real = sharding.make_mesh
-  train.make_mesh = lambda shape: real(shape, jax.devices()[:1])
-  try:
-    train.run(config, str(workdir))
-  finally:
-    train.make_mesh = real
+  run_on_one_device(config, workdir)
   return workdir
 
 
