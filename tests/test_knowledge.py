@@ -108,7 +108,8 @@ def run_cli(workdir, *extra):
 def test_knowledge_cli_writes_banks_checkpoints_and_report_and_resumes(tmp_path):
   out = run_cli(tmp_path / "kn")
   assert out.returncode == 0, out.stderr[-3000:]
-  assert "retriever step" in out.stdout and "reasoner step" in out.stdout
+  assert "retriever step" in out.stdout
+  assert out.stdout.count("objective knowledge_hops") == 2  # both models: the library's trainer
   report = json.loads((tmp_path / "kn" / "report.json").read_text())
   assert set(report["table"]) == {"reasoner + retrieval", "reasoner, no retrieval",
                                   "full-context, facts in weights"}
@@ -123,6 +124,9 @@ def test_knowledge_cli_writes_banks_checkpoints_and_report_and_resumes(tmp_path)
     assert (tmp_path / "kn" / stage / "checkpoints").is_dir()  # the trainer's Checkpointer
   meta = json.loads((tmp_path / "kn" / "reasoner" / "meta.json").read_text())
   assert meta["model"]["attention_window"] == 64 and meta["memory"]["top_k"] == 4
+  for stage, steps in (("reasoner", 30), ("full_context", 20)):
+    final = json.loads((tmp_path / "kn" / stage / "final_metrics.json").read_text())
+    assert final["step"] == steps and "train/loss" in final
   # a second run trains nothing and reproduces the table from the saved stages
   again = run_cli(tmp_path / "kn")
   assert again.returncode == 0, again.stderr[-3000:]

@@ -17,13 +17,12 @@ Each stage saves its result in the workdir (<stage>/checkpoints through the trai
 Checkpointer, <stage>/meta.json, bank folders); running the command again skips finished
 stages.
 
-The trainer (rf_jax.train.run) does not train these models: the reasoner's rows are built
-from what a trained retriever finds in memory banks (a function of another stage's
-parameters), and the retriever is a contrastive dual encoder, not a language model. Their
-loops are small and made of the trainer's parts: optimizer and schedule
-(rf_jax.train_state), the next-token step (rf_jax.step.train_step), workdir check
-(rf_jax.train.ensure_writable), checkpoints (rf_jax.checkpoint.Checkpointer), metrics
-(rf_jax.metrics.MetricWriter).
+The reasoner and the full-context model are trained by the library's trainer
+(rf_jax.train.run): their rows come from the objective `knowledge_hops` registered here, which
+builds each step's hop rows with the trained retriever and the banks, so the stages resume
+from the trainer's checkpoints like any run. The retriever is a contrastive dual encoder, not
+a language model: its small loop is built from the trainer's parts (optimizer and schedule
+from rf_jax.train_state, workdir check, Checkpointer, MetricWriter).
 
 Multi-hop answering is one loop (`answer`), used for evaluation: retrieve with the current
 query, decode; an output that still ends in relations is the next query, so retrieval runs
@@ -42,26 +41,29 @@ import time
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from etils import epath
 
 from rf_jax import config as config_lib
-from rf_jax import memory, retriever as retr
+from rf_jax import memory, objectives, retriever as retr
+from rf_jax import train as trainer
 from rf_jax.checkpoint import Checkpointer, to_json
 from rf_jax.data.packing import pack_row
 from rf_jax.data.text import load_documents
 from rf_jax.errors import ConfigError
 from rf_jax.experiments import report as report_lib
 from rf_jax.experiments.report import read_json
-from rf_jax.metrics import MetricWriter, Throughput, format_duration, peak_flops_per_device
-from rf_jax.model import ModelConfig, flops_per_token
+from rf_jax.metrics import MetricWriter, format_duration
+from rf_jax.model import ModelConfig
+from rf_jax.objectives.next_token import step_cost
+from rf_jax.runs import load_run
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import DEFAULT_RULES, make_global_batch, make_mesh
 from rf_jax.step import train_step
 from rf_jax.tasks import facts
 from rf_jax.train import ensure_writable
-from rf_jax.train_state import (abstract_model, make_optimizer, make_schedule, state_from_params,
-                                init_params)
+from rf_jax.train_state import make_optimizer, make_schedule
 from rf_jax.vocab import ANS, BOS, EOS, SEP, UNK, Vocab, phase1_vocab
 
 JOIN = ";"  # between retrieved facts
@@ -216,18 +218,26 @@ def model_config(config, vocab: Vocab, window: int) -> ModelConfig:
   return cfg
 
 
-def hop_batch(reader: Reader, kbs: list, banks: list, rng: np.random.Generator, n: int,
-              max_hops: int, seq_len: int) -> dict[str, np.ndarray]:
-  """n single-hop rows: a query of 1..max_hops relations and what the reasoner writes."""
-  vocab = reader.vocab
+def hop_questions(kbs: list, rng: np.random.Generator, n: int, max_hops: int):
+  """(bank index, queries, targets) of n single hops: a query of 1..max_hops relations and
+  what the reasoner writes. Cheap: a resumed run replays these draws to its step."""
   b = int(rng.integers(0, len(kbs)))  # one bank per batch: one retrieval call
-  kb, bank = kbs[b], banks[b]
+  kb = kbs[b]
   queries, targets = [], []
   for e, _ in facts.questions(kb, rng, n, 1):
     rels = [int(x) for x in rng.integers(0, kb.n_relations, rng.integers(1, max_hops + 1))]
     query, target, _ = kb.hops(e, rels)[0]
     queries.append(query)
     targets.append(target)
+  return b, queries, targets
+
+
+def hop_batch(reader: Reader, kbs: list, banks: list, rng: np.random.Generator, n: int,
+              max_hops: int, seq_len: int) -> dict[str, np.ndarray]:
+  """n single-hop training rows, with the facts `reader` retrieves from the hop's bank."""
+  vocab = reader.vocab
+  b, queries, targets = hop_questions(kbs, rng, n, max_hops)
+  bank = banks[b]
   rows = []
   for prompt, target in zip(reader.prompts(bank, queries), targets):
     out = vocab.encode(target) + [vocab.id(EOS)]
@@ -237,39 +247,62 @@ def hop_batch(reader: Reader, kbs: list, banks: list, rng: np.random.Generator, 
   return {k: np.stack([r[k] for r in rows]) for k in keys}
 
 
-def train_reasoner(config, name: str, cfg: ModelConfig, reader: Reader, kbs: list, banks: list,
-                   steps: int, mesh, writer: MetricWriter):
-  """Next-token training on hop rows; `banks` entries of None train without memory."""
+@objectives.register("knowledge_hops")
+class HopRows(objectives.Objective):
+  """Next-token training on hop rows whose facts a trained retriever finds in memory banks
+  (`objective.use_memory`), or on the bare questions. The rows are made here, each step, from
+  the knowledge experiment's config and workdir (`objective.knowledge`, `objective.workdir`)."""
+
+  def __init__(self, ctx):
+    super().__init__(ctx)
+    o, k = ctx.config.objective, ml_collections.ConfigDict(ctx.config.objective.knowledge)
+    self.k = k
+    self.reader = load_reader(k, o.workdir, ctx.vocab, ctx.mesh)
+    specs = bank_specs(k)
+    self.kbs = [make_kb(k, *specs[n]) for n in o.banks]
+    self.banks = ([memory.load(os.path.join(o.workdir, "banks", n), ctx.mesh, dim=k.retriever.dim)
+                   for n in o.banks] if o.use_memory else [None] * len(o.banks))
+    self.rng, self.drawn = np.random.default_rng([k.seed, len(o.stream)]), 0
+    self._update = jax.jit(functools.partial(
+        train_step, graphdef=ctx.graphdef, tx=ctx.tx, schedule=ctx.schedule,
+        allowed=ctx.vocab.allowed()), donate_argnums=0)
+    self.tokens, self.flops = step_cost(ctx.config, ctx.model)
+
+  def step(self, state, step):
+    t = self.ctx.config.train
+    for _ in range(self.drawn, step):  # a resumed run: the question stream up to its step
+      hop_questions(self.kbs, self.rng, t.batch_size, self.k.kb.max_hops)
+    batch = hop_batch(self.reader, self.kbs, self.banks, self.rng, t.batch_size,
+                      self.k.kb.max_hops, self.ctx.config.data.seq_len)
+    self.drawn = step + 1
+    state, metrics = self._update(state, make_global_batch(batch, self.ctx.mesh))
+    return state, {**metrics, "tokens": self.tokens}, self.flops
+
+
+def trainer_config(config, workdir: str, name: str, window: int, banks: list[str],
+                   use_memory: bool, steps: int):
+  """The trainer's config for the reasoner or the full-context model: phase 1's, with this
+  experiment's model, optimizer and steps, and the hop rows as its objective. The trainer's
+  own task stream (copy, level 1) is built but never read."""
   t = config.train
-  graphdef, _ = abstract_model(cfg, mesh, DEFAULT_RULES)
-  schedule = make_schedule(t.learning_rate, t.warmup_steps, steps, t.end_lr_fraction)
-  tx = make_optimizer(schedule, t.weight_decay, t.b1, t.b2, t.grad_clip)
-  state = state_from_params(init_params(cfg, mesh, DEFAULT_RULES, config.seed), tx, mesh)
-  step_fn = jax.jit(functools.partial(train_step, graphdef=graphdef, tx=tx, schedule=schedule,
-                                      allowed=reader.vocab.allowed()), donate_argnums=0)
-  rng = np.random.default_rng([config.seed, len(name)])
-  peak, _ = peak_flops_per_device()
-  meter = Throughput(peak * len(mesh.devices.flat), steps)
-  fpt = flops_per_token(cfg, t.seq_len)
-  metrics = None
-  with jax.set_mesh(mesh):
-    for step in range(steps):
-      batch = hop_batch(reader, kbs, banks, rng, t.batch_size, config.kb.max_hops, t.seq_len)
-      state, metrics = step_fn(state, make_global_batch(batch, mesh))
-      if step == 0:
-        jax.block_until_ready(metrics)
-        meter.start(1)
-      meter.add(batch["inputs"].size * fpt, batch["inputs"].size)
-      if (step + 1) % t.log_every == 0 or step + 1 == steps:
-        m = {k: float(metrics[k]) for k in ("loss", "token_accuracy")}
-        perf = meter.report(step + 1) if step else {}
-        writer.write(step + 1, {**{f"{name}/{k}": v for k, v in m.items()}, **perf})
-        writer.console(
-            f"{name} step {step + 1}/{steps} | loss {m['loss']:.4f} | tok-acc "
-            f"{m['token_accuracy']:.3f} | {perf.get('perf/tokens_per_s', 0):,.0f} tok/s | MFU "
-            f"{100 * perf.get('perf/mfu', 0):.1f}% | ETA {format_duration(perf.get('perf/eta_s', 0))}")
-  return graphdef, state["params"], {k: float(v) for k, v in metrics.items()
-                                     if np.ndim(v) == 0}
+  c = config_lib.load("phase1.py")
+  c.update(name=f"knowledge_{name}", seed=config.seed)
+  c.model.update(**config.model.to_dict())
+  c.model.attention_window = window
+  c.data.update(tasks=("copy",), levels=(1, 1), seq_len=t.seq_len)
+  c.curriculum.kind = "fixed"
+  c.train.update(steps=steps, batch_size=t.batch_size, learning_rate=t.learning_rate,
+                 warmup_steps=t.warmup_steps, end_lr_fraction=t.end_lr_fraction,
+                 weight_decay=t.weight_decay, b1=t.b1, b2=t.b2, grad_clip=t.grad_clip,
+                 log_every=t.log_every, eval_every=0, eval_levels=(),
+                 checkpoint_every=max(t.log_every, steps // 4), keep_checkpoints=1)
+  c.objective.kind = "knowledge_hops"
+  c.objective.knowledge = config.to_dict()
+  c.objective.workdir = workdir
+  c.objective.banks = tuple(banks)
+  c.objective.use_memory = use_memory
+  c.objective.stream = name  # seeds the question stream, as before the trainer ran it
+  return c
 
 
 # --- the hop loop -----------------------------------------------------------------------------
@@ -359,21 +392,26 @@ def abstract_of(params):
 
 # --- the command ------------------------------------------------------------------------------
 
+def load_reader(config, workdir: str, vocab: Vocab, mesh) -> Reader | None:
+  """The workdir's trained retriever as a Reader, or None before it is trained."""
+  rcfg = retriever_config(config, -(-vocab.size // 8) * 8)
+  graphdef, fresh = retr.init(rcfg, config.seed, mesh, DEFAULT_RULES)
+  loaded = load_params(os.path.join(workdir, "retriever"), abstract_of(fresh))
+  if loaded is None:
+    return None
+  return Reader(vocab, graphdef, loaded[0], config.memory.top_k,
+                1 + config.kb.name_len + config.kb.max_hops)
+
+
 def retriever_stage(config, workdir: str, vocab: Vocab, mesh, writer: MetricWriter) -> Reader:
   """1. The trained retriever (trained now unless the workdir has it) as a Reader."""
-  kb_cfg = config.kb
-  rcfg = retriever_config(config, -(-vocab.size // 8) * 8)
-  rdir = os.path.join(workdir, "retriever")
-  graphdef, fresh = retr.init(rcfg, config.seed, mesh, DEFAULT_RULES)
-  loaded = load_params(rdir, abstract_of(fresh))
-  if loaded is None:
-    graphdef, params = train_retriever(config, rcfg, vocab, mesh, writer)
-    save_params(rdir, params, {"config": dataclasses.asdict(rcfg), "vocab": vocab.to_json(),
-                               "steps": config.retriever.steps})
-  else:
-    params = loaded[0]
-  return Reader(vocab, graphdef, params, config.memory.top_k,
-                1 + kb_cfg.name_len + kb_cfg.max_hops)
+  if load_reader(config, workdir, vocab, mesh) is None:
+    rcfg = retriever_config(config, -(-vocab.size // 8) * 8)
+    _, params = train_retriever(config, rcfg, vocab, mesh, writer)
+    save_params(os.path.join(workdir, "retriever"), params, {
+        "config": dataclasses.asdict(rcfg), "vocab": vocab.to_json(),
+        "steps": config.retriever.steps})
+  return load_reader(config, workdir, vocab, mesh)
 
 
 def bank_stage(config, workdir: str, reader: Reader, mesh, writer: MetricWriter):
@@ -397,26 +435,22 @@ def model_stage(config, workdir: str, reader: Reader, kbs, banks, mesh, writer: 
   """3. and 4. name -> (graphdef, params): the reasoner with memory, and the full-context model
   with the first bank in its weights; trained unless the workdir has them."""
   train_names = [n for n in banks if n.startswith("train_")]
-  specs = {"reasoner": (config.model.attention_window, [kbs[n] for n in train_names],
-                        [banks[n] for n in train_names], config.train.steps),
-           "full_context": (0, [kbs["train_0"]], [None], config.train.full_context_steps)}
+  specs = {"reasoner": (config.model.attention_window, train_names, True, config.train.steps),
+           "full_context": (0, ["train_0"], False, config.train.full_context_steps)}
   models = {}
-  for name, (window, kb_list, bank_list, steps) in specs.items():
-    cfg = model_config(config, reader.vocab, window)
-    graphdef, abs_params = abstract_model(cfg, mesh, DEFAULT_RULES)
+  for name, (window, bank_names, use_memory, steps) in specs.items():
     path = os.path.join(workdir, name)
-    loaded = load_params(path, abs_params)
-    if loaded is None:
-      graphdef, params, final = train_reasoner(config, name, cfg, reader, kb_list, bank_list,
-                                               steps, mesh, writer)
-      uses_memory = bank_list[0] is not None
-      save_params(path, params, {
-          "model": dataclasses.asdict(cfg), "vocab": reader.vocab.to_json(), "steps": steps,
-          "final": final, "memory": {"retriever": os.path.join(workdir, "retriever"),
-                                     "top_k": reader.top_k} if uses_memory else None})
-    else:
-      params = loaded[0]
-    models[name] = (graphdef, params)
+    if not read_json(os.path.join(path, "meta.json")):  # trained by rf_jax.train, resumable
+      final = trainer.run(trainer_config(config, workdir, name, window, bank_names, use_memory,
+                                       steps), path)
+      cfg = model_config(config, reader.vocab, window)
+      if jax.process_index() == 0:
+        report_lib.write_file(os.path.join(path, "meta.json"), json.dumps(to_json({
+            "model": dataclasses.asdict(cfg), "vocab": reader.vocab.to_json(), "steps": steps,
+            "final": final, "memory": {"retriever": os.path.join(workdir, "retriever"),
+                                       "top_k": reader.top_k} if use_memory else None}), indent=1))
+    run = load_run(path, mesh=mesh)
+    models[name] = (run.graphdef, run.params)
   return models
 
 
