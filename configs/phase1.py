@@ -81,6 +81,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       prompt_len=48,            # tokens, left-padded; longer prompts are a config error
       max_new=12,               # completion tokens, <eos> included
       advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean
+      credit="sequence",        # sequence: one reward per sample | token: Task.token_rewards
+      token_discount=1.0,       # credit=token: 1 = reward-to-go (unbiased), 0 = own reward only
       clip_eps=0.2,             # PPO ratio clip, active when updates_per_batch > 1
       updates_per_batch=1,
       kl_coef=0.0,              # > 0: k3 KL toward the initial (or init_from) parameters

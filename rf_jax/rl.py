@@ -17,6 +17,7 @@ from flax import nnx
 from rf_jax.sampling import allowed_logits
 
 ADVANTAGES = ("grpo", "rloo", "mean")
+CREDITS = ("sequence", "token")
 
 
 def group_advantages(rewards_PG: np.ndarray, kind: str = "grpo") -> np.ndarray:
@@ -37,6 +38,34 @@ def group_advantages(rewards_PG: np.ndarray, kind: str = "grpo") -> np.ndarray:
   else:
     raise ValueError(f"rl.advantage must be one of {ADVANTAGES}, got {kind!r}")
   return out.astype(np.float32)
+
+
+def token_advantages(rewards: list[np.ndarray], group_size: int, n: int,
+                     discount: float = 1.0) -> np.ndarray:
+  """Per-token advantages [samples, n] from per-token rewards (one array per sample, one value
+  per action token; samples in groups of `group_size`).
+
+  A token's return is its discounted reward-to-go G_t = sum over t' >= t of
+  discount^(t'-t) r_t'. With discount 1 the gradient is unbiased: a token also answers for
+  what it makes the model write next. With discount 0 each token is judged by its own reward
+  alone: less variance, biased where one token changes what follows. The baseline is the mean
+  G_t of the group's other samples at the same position; leaving the sample out keeps it
+  independent of the sample's own actions. Positions past a sample's end are 0.
+  """
+  B = len(rewards)
+  togo, valid = np.zeros((B, n)), np.zeros((B, n), bool)
+  for i, r in enumerate(rewards):
+    k = min(len(r), n)
+    acc = 0.0
+    for t in range(k - 1, -1, -1):
+      acc = float(r[t]) + discount * acc
+      togo[i, t] = acc
+    valid[i, :k] = True
+  g, v = togo.reshape(-1, group_size, n), valid.reshape(-1, group_size, n)
+  others = v.sum(axis=1, keepdims=True) - v
+  baseline = ((g * v).sum(axis=1, keepdims=True) - g * v) / np.maximum(others, 1)
+  adv = np.where(v & (others > 0), g - baseline, 0.0)
+  return adv.reshape(B, n).astype(np.float32)
 
 
 def completion_batch(prompt_BP, prompt_mask_BP, completion_BN, eos_id: int) -> dict:
@@ -82,7 +111,11 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   n = jnp.maximum(mask.sum(), 1.0)
   old = batch.get("old_logp", jax.lax.stop_gradient(logp))
   ratio = jnp.exp(logp - old)
-  adv = batch["advantages"][:, None]
+  adv = batch["advantages"]
+  if adv.ndim == 1:  # one advantage per sample, shared by its tokens
+    adv = adv[:, None]
+  else:  # one per completion token: the prompt's positions get none
+    adv = jnp.pad(adv, [(0, 0), (logp.shape[1] - adv.shape[1], 0)])
   obj = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
   mean_entropy = (entropy * mask).sum() / n
   # The entropy bonus keeps a from-scratch policy exploring: a collapsed group (all samples

@@ -22,7 +22,7 @@ from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.greedy import answer_text
-from rf_jax.rl import ADVANTAGES, group_advantages, rl_step
+from rf_jax.rl import ADVANTAGES, CREDITS, group_advantages, rl_step, token_advantages
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import batch_sharding, data_parallel_size, make_global_batch
 from rf_jax.step import loss_fn
@@ -57,6 +57,8 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
   """Fails up front if a prompt or an answer cannot fit, or the batch cannot shard."""
   if rl.advantage not in ADVANTAGES:
     raise ConfigError(f"rl.advantage must be one of {ADVANTAGES}, got {rl.advantage!r}")
+  if rl.credit not in CREDITS:
+    raise ConfigError(f"rl.credit must be one of {CREDITS}, got {rl.credit!r}")
   rows = rl.prompts * rl.group_size
   if rl.group_size < 2:
     raise ConfigError("rl.group_size must be >= 2: advantages compare samples of one prompt")
@@ -117,23 +119,34 @@ class RLTrainer:
     return prompts, tokens, mask, out, time.perf_counter() - t0
 
   def score(self, prompts: list[Prompt], completions: np.ndarray):
-    """(rewards [P, G], exact [P, G]) from each task's partial-credit scorer."""
+    """(rewards [P, G], exact [P, G], per-token rewards of each completion or None) from each
+    task's partial-credit scorer (and its `token_rewards` with `rl.credit = token`)."""
     G = self.rl.group_size
     rewards = np.zeros((len(prompts), G), np.float32)
     exact = np.zeros((len(prompts), G), np.float32)
+    per_token = [] if self.rl.credit == "token" else None
     for i, p in enumerate(prompts):
       task = self._tasks[p.task]
       for j in range(G):
-        text = answer_text(self.vocab, completions[i * G + j], self.use_trace)
+        ids = completions[i * G + j]
+        text = answer_text(self.vocab, ids, self.use_trace)
         rewards[i, j] = task.score(p.example, text)
         exact[i, j] = text == p.example.answer
-    return rewards, exact
+        if per_token is not None:
+          per_token.append(token_credit(self.vocab, ids, task.token_rewards(p.example, text),
+                                        self.use_trace))
+    return rewards, exact, per_token
+
+  def advantages(self, rewards, per_token, n: int) -> np.ndarray:
+    if per_token is None:
+      return group_advantages(rewards, self.rl.advantage).reshape(-1)
+    return token_advantages(per_token, self.rl.group_size, n, self.rl.token_discount)
 
   def __call__(self, state, step: int, nt_batch=None):
     prompts, tokens, mask, completions, t_roll = self.rollout(state["params"], step)
     t1 = time.perf_counter()
-    rewards, exact = self.score(prompts, completions)
-    adv = group_advantages(rewards, self.rl.advantage).reshape(-1)
+    rewards, exact, per_token = self.score(prompts, completions)
+    adv = self.advantages(rewards, per_token, completions.shape[1])
     t2 = time.perf_counter()
     with jax.set_mesh(self.mesh):
       g = make_global_batch({"t": self._local(tokens), "m": self._local(mask),
@@ -163,6 +176,27 @@ class RLTrainer:
       if sel:
         metrics[f"reward/{name}"] = float(rewards[sel].mean())
     return state, metrics
+
+
+def token_credit(vocab: Vocab, ids, char_rewards: list[float], use_trace: bool) -> np.ndarray:
+  """The reward of each action token (up to and including the first <eos>) from a task's
+  per-character rewards of the scored answer (`Task.token_rewards`: one per character, then
+  one for where it stopped). A token earns the mean of the characters it wrote; the token
+  that ends the completion (<eos>, else the last one) also earns the stop reward; tokens
+  before the answer (a trace, up to <ans>) earn the answer's mean."""
+  ids = [int(i) for i in ids]
+  n = ids.index(vocab.eos_id) + 1 if vocab.eos_id in ids else len(ids)
+  chars, stop = np.asarray(char_rewards[:-1], np.float64), float(char_rewards[-1])
+  start = 0
+  if use_trace and vocab.ans_id in ids[:n]:
+    start = n - 1 - ids[:n][::-1].index(vocab.ans_id) + 1
+  out = np.full(n, chars.mean() if len(chars) else stop)
+  offsets = [len(vocab.decode(ids[start:j])) for j in range(start, n + 1)]
+  for j in range(start, n):
+    lo, hi = offsets[j - start], offsets[j - start + 1]
+    out[j] = chars[lo:hi].mean() if hi > lo else 0.0
+  out[n - 1] += stop
+  return out
 
 
 def rollout_cost(rl, model: ModelConfig) -> tuple[int, float]:

@@ -11,7 +11,8 @@ import string
 
 import numpy as np
 
-from rf_jax.tasks.base import Example, Task, check_level, positional_credit, register
+from rf_jax.tasks.base import (Example, Task, check_level, position_agreement, positional_credit,
+                               register)
 
 BUILTIN = ("copy", "reverse", "sort", "add", "parity", "dyck")
 
@@ -95,6 +96,9 @@ class Add(Task):
     # Sum digits line up at the units end: a dropped leading digit should cost one
     # position, not shift every other digit out of place.
     return positional_credit(example.answer[::-1], output[::-1])
+
+  def token_rewards(self, example: Example, output: str) -> list[float]:
+    return position_agreement(example.answer, output, from_end=True)
 
 
 @register

@@ -35,6 +35,27 @@ class Task:
   def score(self, example: Example, output: str) -> float:
     return positional_credit(example.answer, output)
 
+  def token_rewards(self, example: Example, output: str) -> list[float]:
+    """Credit for each character of `output`, then one for where it stopped: len(output) + 1
+    values, for reward per token (`rl.credit = token`).
+
+    The default: with the positional scorer, whether each character is the answer's at its
+    position, and whether the output stops at the answer's length; with a scorer of its own,
+    that score for every character (no finer credit is known). A family overrides it when
+    it knows better.
+    """
+    if type(self).score is Task.score:
+      return position_agreement(example.answer, output)
+    return [self.score(example, output)] * (len(output) + 1)
+
+
+def position_agreement(answer: str, output: str, from_end: bool = False) -> list[float]:
+  """1.0 for each character of `output` equal to the answer's at its position (counted from the
+  end with `from_end`, as digits of a sum line up), then 1.0 if the lengths agree."""
+  a, o = (answer[::-1], output[::-1]) if from_end else (answer, output)
+  hits = [float(i < len(a) and c == a[i]) for i, c in enumerate(o)]
+  return (hits[::-1] if from_end else hits) + [float(len(output) == len(answer))]
+
 
 def positional_credit(answer: str, output: str) -> float:
   """Fraction of answer positions the output gets right; 1.0 only for an exact match."""

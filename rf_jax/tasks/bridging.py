@@ -379,9 +379,12 @@ def _verbal_task(base: type[Task]) -> type[Task]:
   def score(self, example: Example, output: str) -> float:
     return inner.score(example, output)
 
+  def token_rewards(self, example: Example, output: str) -> list[float]:
+    return inner.token_rewards(example, output)
+
   return register(type(f"Verbal{base.__name__}", (Task,), {
       "name": verbal_name(base.name), "max_level": base.max_level, "generate": generate,
-      "score": score, "__module__": __name__,
+      "score": score, "token_rewards": token_rewards, "__module__": __name__,
       "__doc__": f"The `{base.name}` family with its prompt in English."}))
 
 

@@ -14,7 +14,8 @@ import string
 
 import numpy as np
 
-from rf_jax.tasks.base import Example, Task, check_level, positional_credit, register
+from rf_jax.tasks.base import (Example, Task, check_level, position_agreement, positional_credit,
+                               register)
 
 REASONING = ("mul", "modarith", "pointer", "reach", "boolean", "eca", "stack", "kdyck",
              "induct")
@@ -60,6 +61,9 @@ class Mul(Task):
 
   def score(self, example: Example, output: str) -> float:
     return positional_credit(example.answer[::-1], output[::-1])  # units line up, as in add
+
+  def token_rewards(self, example: Example, output: str) -> list[float]:
+    return position_agreement(example.answer, output, from_end=True)
 
 
 @register
