@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Callable, Generic, Iterable, TypeVar
 
+from rf_jax.config import names
 from rf_jax.errors import ConfigError
 
 T = TypeVar("T")
@@ -49,13 +50,11 @@ class Registry(Generic[T]):
 def import_modules(modules: str | Iterable[str], what: str) -> None:
   """Imports user modules (dotted names or .py paths) so that their registrations run.
 
-  `what` names the config field, for the error message. A .py file is imported once per
-  process under a name derived from its file name.
+  `modules` is a list as configs hold them: a tuple, or "a,b" as typed on a command line
+  (`rf_jax.config.names`). `what` names the config field, for the error message. A .py file
+  is imported once per process under a name derived from its file name.
   """
-  entries = modules.split(",") if isinstance(modules, str) else modules
-  for entry in (e.strip() for e in entries):
-    if not entry:
-      continue
+  for entry in names(modules):
     if entry.endswith(".py"):
       if not os.path.exists(entry):
         raise ConfigError(f"{what}: file {entry} does not exist")

@@ -16,7 +16,6 @@ from etils import epath
 
 from rf_jax import handoff, objectives, plugins
 from rf_jax.checkpoint import Checkpointer, absolute, to_json
-from rf_jax.config import names
 from rf_jax.data.inputs import Inputs, build_inputs
 from rf_jax.errors import ConfigError
 from rf_jax.greedy import TrainingEvaluator
@@ -150,7 +149,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   vocab = handoff.build_vocab(config, str(workdir_path))
   inputs = build_inputs(config, vocab)
   # --- model, objective, state -----------------------------------------------------------
-  plugins.import_modules(names(config.objective.modules), "objective.modules")
+  plugins.import_modules(config.objective.modules, "objective.modules")
   objective_cls = objectives.get(config)
   model = build_model(config, vocab, mesh, objective_cls.keeps_reference(config))
   ckpt = Checkpointer(str(workdir_path), t.keep_checkpoints, t.async_checkpoint)

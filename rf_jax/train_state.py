@@ -12,7 +12,6 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from rf_jax.config import names
 from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, Transformer
 from rf_jax.plugins import import_modules
@@ -24,7 +23,7 @@ def model_config(config, vocab) -> ModelConfig:
   """The model of a phase config; embedding rows rounded up to model.vocab_multiple."""
   m = config.model
   # A user's attention kernel registers itself when its module is imported.
-  import_modules(names(m.get("attention_modules", ())), "model.attention_modules")
+  import_modules(m.get("attention_modules", ()), "model.attention_modules")
   mult = m.get("vocab_multiple", 128)
   fields = {k: v for k, v in m.to_dict().items()
             if k not in ("vocab_multiple", "attention_modules")}

@@ -15,11 +15,6 @@ from rf_jax.errors import ConfigError
 from rf_jax.vocab import Vocab
 
 
-def import_task_modules(modules) -> None:
-  """Imports user task modules (dotted names or .py paths) so their @register runs."""
-  plugins.import_modules(names(modules), "data.task_modules")
-
-
 def make_curriculum(config, task_names) -> Curriculum:
   c = config.curriculum
   return Curriculum(
@@ -69,7 +64,7 @@ class Inputs:
 def build_inputs(config, vocab: Vocab) -> Inputs:
   """Checks every name and level up front, then builds the source (one row is built here, so
   an example that cannot fit fails now, not in a prefetch thread)."""
-  import_task_modules(config.data.task_modules)
+  plugins.import_modules(config.data.task_modules, "data.task_modules")
   task_names = names(config.data.tasks)
   eval_names = names(config.train.eval_tasks) or task_names
   for level in config.train.eval_levels:
