@@ -6,10 +6,10 @@ language never trained on), `bridging` (the verbal families at level 1) and
 `bits_per_byte` (validation text). rf_jax/probes/base.py says how to write another;
 `python -m rf_jax.evaluate --probe_modules=my_probe.py` runs it with the rest.
 """
-from rf_jax.probes.base import (REGISTRY, Context, Panel, Probe, get, headline, metric_names,
-                                names, register)
+from rf_jax.probes.base import (REGISTRY, Context, FamilyProbe, Panel, Probe, get, headline,
+                                metric_names, names, register)
 # Imported for their registrations, in the order reports list them.
 from rf_jax.probes import levels, renamed, brainfuck, bridging, bits_per_byte  # noqa: E402,F401
 
-__all__ = ["REGISTRY", "Context", "Panel", "Probe", "get", "headline", "metric_names", "names",
-           "register"]
+__all__ = ["REGISTRY", "Context", "FamilyProbe", "Panel", "Probe", "get", "headline",
+           "metric_names", "names", "register"]

@@ -119,6 +119,35 @@ class Probe:
     return []
 
 
+class FamilyProbe(Probe):
+  """A probe with one exact-match figure per family at one level (its only metric, e.g.
+  renamed syntax, bridging): the section, headline, table line and panel are the same shape."""
+  label = ""        # the table line's label, formatted with the section's level
+  panel_title = ""  # the panel's title, formatted with the section's level
+
+  def family_section(self, level: int, exact: dict[str, float]) -> dict:
+    """The section from family -> exact match, mean included."""
+    field = self.metrics[0]
+    families = {name: {field: e} for name, e in exact.items()}
+    return {"level": level, "families": families, "mean": mean(exact.values())}
+
+  def _exact(self, section: dict) -> dict[str, float]:
+    return {n: f[self.metrics[0]] for n, f in section["families"].items()}
+
+  def headline(self, section):
+    return {self.metrics[0]: section["mean"]}
+
+  def table(self, section):
+    return [self.label.format(level=section["level"]) + ": " +
+            " ".join(f"{n}:{e:.2f}" for n, e in self._exact(section).items()) +
+            f"   mean {fmt(section['mean']).strip()}"]
+
+  def panels(self, section):
+    exact = self._exact(section)
+    return [Panel(self.panel_title.format(level=section["level"]), list(exact),
+                  list(exact.values()), xlabel="family")]
+
+
 REGISTRY: Registry[type[Probe]] = Registry(
     "probe", "register one with rf_jax.probes.register in a module and pass "
     "--probe_modules=my_probe.py")

@@ -8,14 +8,16 @@ its items are the ones the trainer's own evaluation decodes at level 1.
 from __future__ import annotations
 
 from rf_jax.greedy import task_items
-from rf_jax.probes.base import Panel, Probe, fmt, mean, register
+from rf_jax.probes.base import FamilyProbe, register
 
 LEVEL = 1
 
 
 @register("bridging")
-class Bridging(Probe):
+class Bridging(FamilyProbe):
   metrics = (f"bridging_L{LEVEL}",)
+  label = "bridging (verbal families, level {level})"
+  panel_title = "bridging L{level}"
 
   def applies(self, ctx):
     return ctx.run.vocab.text != "chars" and bool(ctx.verbal_families)
@@ -24,20 +26,5 @@ class Bridging(Probe):
     return task_items(ctx.verbal_families, (LEVEL,), ctx.n_per, ctx.seed)
 
   def summarize(self, ctx, results):
-    families = {name: {"bridging": results[(name, LEVEL)]["exact"]}
-                for name in ctx.verbal_families}
-    return {"level": LEVEL, "families": families,
-            "mean": mean(f["bridging"] for f in families.values())}
-
-  def headline(self, section):
-    return {self.metrics[0]: section["mean"]}
-
-  def table(self, section):
-    return [f"bridging (verbal families, level {section['level']}): " +
-            " ".join(f"{n}:{f['bridging']:.2f}" for n, f in section["families"].items()) +
-            f"   mean {fmt(section['mean']).strip()}"]
-
-  def panels(self, section):
-    fams = section["families"]
-    return [Panel(f"bridging L{section['level']}", list(fams),
-                  [f["bridging"] for f in fams.values()], xlabel="family")]
+    return self.family_section(LEVEL, {name: results[(name, LEVEL)]["exact"]
+                                       for name in ctx.verbal_families})

@@ -19,7 +19,7 @@ import numpy as np
 
 from rf_jax import tasks as tasks_lib
 from rf_jax.greedy import EVAL_SEED_OFFSET, Item
-from rf_jax.probes.base import Panel, Probe, fmt, mean, register
+from rf_jax.probes.base import FamilyProbe, register
 from rf_jax.tasks import Example, Task
 from rf_jax.tasks.bridging import VERBAL_PREFIX
 from rf_jax.vocab import OPERATORS
@@ -56,8 +56,10 @@ def _families(ctx) -> list[str]:
 
 
 @register("renamed")
-class Renamed(Probe):
+class Renamed(FamilyProbe):
   metrics = ("renamed",)
+  label = "renamed syntax (level {level})"
+  panel_title = "renamed syntax"
 
   def applies(self, ctx):
     return bool(_families(ctx))
@@ -74,19 +76,5 @@ class Renamed(Probe):
     return items
 
   def summarize(self, ctx, results):
-    families = {name: {"renamed": results[(name,)]["exact"]} for name in _families(ctx)}
-    return {"level": ctx.levels[0], "families": families,
-            "mean": mean(f["renamed"] for f in families.values())}
-
-  def headline(self, section):
-    return {"renamed": section["mean"]}
-
-  def table(self, section):
-    return [f"renamed syntax (level {section['level']}): " +
-            " ".join(f"{n}:{f['renamed']:.2f}" for n, f in section["families"].items()) +
-            f"   mean {fmt(section['mean']).strip()}"]
-
-  def panels(self, section):
-    fams = section["families"]
-    return [Panel("renamed syntax", list(fams), [f["renamed"] for f in fams.values()],
-                  xlabel="family")]
+    return self.family_section(ctx.levels[0], {name: results[(name,)]["exact"]
+                                               for name in _families(ctx)})
