@@ -55,7 +55,6 @@ from rf_jax.errors import ConfigError
 from rf_jax.experiments import report as report_lib
 from rf_jax.experiments.report import read_json
 from rf_jax.metrics import MetricWriter, format_duration
-from rf_jax.model import ModelConfig
 from rf_jax.objectives.next_token import step_cost
 from rf_jax.runs import load_run
 from rf_jax.sampling import left_pad, sample
@@ -63,7 +62,7 @@ from rf_jax.sharding import DEFAULT_RULES, make_global_batch, make_mesh
 from rf_jax.step import train_step
 from rf_jax.tasks import facts
 from rf_jax.train import ensure_writable
-from rf_jax.train_state import make_optimizer, make_schedule
+from rf_jax.train_state import make_optimizer, make_schedule, model_config
 from rf_jax.vocab import ANS, BOS, EOS, SEP, UNK, Vocab, phase1_vocab
 
 JOIN = ";"  # between retrieved facts
@@ -210,13 +209,6 @@ def build_text_bank(workdir: str, files: str, out: str, chunk_len: int, mesh,
 
 
 # --- stages 3 and 4: reasoner and full-context model --------------------------------------------
-
-def model_config(config, vocab: Vocab, window: int) -> ModelConfig:
-  fields = dict(config.model.to_dict(), attention_window=window)
-  cfg = ModelConfig(vocab_size=-(-vocab.size // 128) * 128, **fields)
-  cfg.validate()
-  return cfg
-
 
 def hop_questions(kbs: list, rng: np.random.Generator, n: int, max_hops: int):
   """(bank index, queries, targets) of n single hops: a query of 1..max_hops relations and
@@ -441,9 +433,9 @@ def model_stage(config, workdir: str, reader: Reader, kbs, banks, mesh, writer: 
   for name, (window, bank_names, use_memory, steps) in specs.items():
     path = os.path.join(workdir, name)
     if not read_json(os.path.join(path, "meta.json")):  # trained by rf_jax.train, resumable
-      final = trainer.run(trainer_config(config, workdir, name, window, bank_names, use_memory,
-                                       steps), path)
-      cfg = model_config(config, reader.vocab, window)
+      run_config = trainer_config(config, workdir, name, window, bank_names, use_memory, steps)
+      final = trainer.run(run_config, path)
+      cfg = model_config(run_config, reader.vocab)  # the model the trainer built
       if jax.process_index() == 0:
         report_lib.write_file(os.path.join(path, "meta.json"), json.dumps(to_json({
             "model": dataclasses.asdict(cfg), "vocab": reader.vocab.to_json(), "steps": steps,
