@@ -36,10 +36,9 @@ def resolve(path: str) -> str:
     return os.path.abspath(path)
   name = os.path.basename(path)
   name = name if name.endswith(".py") else name + ".py"
-  for folder in (packaged_dir(), _CHECKOUT):
-    candidate = os.path.join(folder, name)
-    if os.path.isfile(candidate):
-      return candidate
+  candidate = os.path.join(packaged_dir(), name)
+  if os.path.isfile(candidate):
+    return candidate
   raise ConfigError(f"config file {path} not found (here or among rf_jax's configs: "
                     f"{', '.join(sorted(shipped()))})")
 
