@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.objectives.next_token import step_cost
-from rf_jax.objectives.policy_gradient import make_rl_trainer, rollout_cost
+from rf_jax.objectives.policy_gradient import PolicyGradient, make_rl_trainer, rollout_cost
 
 
 @register("mixed")
@@ -25,6 +25,4 @@ class Mixed(Objective):
     tokens, flops = step_cost(config, model)
     return tokens, flops + rollout_cost(config.rl, model)[1]
 
-  @staticmethod
-  def keeps_reference(config) -> bool:
-    return config.rl.kl_coef > 0
+  keeps_reference = PolicyGradient.keeps_reference

@@ -29,4 +29,5 @@ class Schedule(Objective):
 
   @staticmethod
   def keeps_reference(config) -> bool:
-    return config.objective.switch_step < config.train.steps and config.rl.kl_coef > 0
+    return (config.objective.switch_step < config.train.steps
+            and PolicyGradient.keeps_reference(config))
