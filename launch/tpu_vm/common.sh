@@ -64,6 +64,16 @@ run() {
   "$@"
 }
 
+# run_on_all_workers LOG DRIVER: DRIVER (a quoted command line) in ~/rf_jax with its venv on
+# every worker of --name, in the foreground, its output also kept in ~/rf_jax_logs/LOG.log;
+# pipefail makes a failing driver fail the ssh command. Uses the caller's PROJECT array.
+run_on_all_workers() {
+  local remote="set -o pipefail && cd ~/rf_jax && source ~/rf_jax_venv/bin/activate"
+  remote+=" && mkdir -p ~/rf_jax_logs && $2 2>&1 | tee ~/rf_jax_logs/$1.log"
+  run gcloud compute tpus tpu-vm ssh "$OPT_NAME" --zone="$OPT_ZONE" --worker=all \
+    ${PROJECT[@]+"${PROJECT[@]}"} --command="$remote"
+}
+
 _opt_var() {
   printf 'OPT_%s' "$(printf '%s' "$1" | tr 'a-z-' 'A-Z_')"
 }

@@ -36,8 +36,4 @@ if [[ -n ${OPT_ONLY:-} ]]; then ARGS+=(--only="$OPT_ONLY"); fi
 if [[ -n ${OPT_PRESET:-} ]]; then ARGS+=(--preset="$OPT_PRESET"); fi
 if ((${#EXTRA[@]})); then ARGS+=(-- "${EXTRA[@]}"); fi
 
-DRIVER=$(join_cmd python -m rf_jax.pipeline "${ARGS[@]}")
-REMOTE="set -o pipefail && cd ~/rf_jax && source ~/rf_jax_venv/bin/activate"
-REMOTE+=" && mkdir -p ~/rf_jax_logs && $DRIVER 2>&1 | tee ~/rf_jax_logs/$RUN-pipeline.log"
-run gcloud compute tpus tpu-vm ssh "$OPT_NAME" --zone="$OPT_ZONE" --worker=all \
-  ${PROJECT[@]+"${PROJECT[@]}"} --command="$REMOTE"
+run_on_all_workers "$RUN-pipeline" "$(join_cmd python -m rf_jax.pipeline "${ARGS[@]}")"

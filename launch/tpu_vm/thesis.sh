@@ -38,8 +38,4 @@ ARGS=(--config="configs/thesis.py:$OPT_PRESET" --root="$ROOT" --text_files="$OPT
 if [[ -n ${OPT_SEEDS:-} ]]; then ARGS+=(--seeds="$OPT_SEEDS"); fi
 if ((${#EXTRA[@]})); then ARGS+=(-- "${EXTRA[@]}"); fi
 
-DRIVER=$(join_cmd python -m rf_jax.thesis "${ARGS[@]}")
-REMOTE="set -o pipefail && cd ~/rf_jax && source ~/rf_jax_venv/bin/activate"
-REMOTE+=" && mkdir -p ~/rf_jax_logs && $DRIVER 2>&1 | tee ~/rf_jax_logs/$RUN-thesis.log"
-run gcloud compute tpus tpu-vm ssh "$OPT_NAME" --zone="$OPT_ZONE" --worker=all \
-  ${PROJECT[@]+"${PROJECT[@]}"} --command="$REMOTE"
+run_on_all_workers "$RUN-thesis" "$(join_cmd python -m rf_jax.thesis "${ARGS[@]}")"
