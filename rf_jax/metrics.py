@@ -1,6 +1,7 @@
 """Console, TensorBoard and JSONL metrics (process 0 only); throughput, MFU and ETA."""
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -16,6 +17,7 @@ PEAK_FLOPS = {
 }
 
 
+@functools.lru_cache(maxsize=None)  # once per process: every run in it (knowledge stages, tests)
 def measure_matmul_peak(sizes=(1024, 2048), repeats: int = 20) -> float:
   """The CPU 'peak': FLOP/s of the fastest jitted f32 n x n matmul on one local device.
 
