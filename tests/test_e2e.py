@@ -94,6 +94,8 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     (["--config.mesh.shape=(2,1,1)", "--config.train.batch_size=7"],
      "train.batch_size=7 is not divisible by the data-parallel size 2"),
     (["--workdir=UNDER_A_FILE"], "is not writable"),
+    (["--config=configs/phase9.py"], "config file configs/phase9.py not found"),
+    (["--config.objective.kind=ppo"], "unknown objective 'ppo'; known: next_token, rl"),
 ])
 def test_bad_input_gives_one_line_error(tmp_path, extra, message):
   (tmp_path / "a_file").write_text("")
