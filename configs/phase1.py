@@ -78,8 +78,16 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       prompts=32,               # prompts per step; each is sampled group_size times
       group_size=8,
       temperature=1.0, top_k=0,
-      prompt_len=48,            # tokens, left-padded; longer prompts are a config error
-      max_new=12,               # completion tokens, <eos> included
+      prompt_len=0,             # tokens, left-padded; 0 = each step's longest prompt
+      max_new=0,                # completion tokens (<eos> included); 0 = each family's and
+                                # level's longest answer (+ the scratchpad)
+      scratchpad=0,             # > 0: up to this many free tokens before <ans>; only what
+                                # follows <ans> is scored
+      scratchpad_cost=0.0,      # reward subtracted per scratchpad token
+      pack=True,                # pack samples into update rows (False: one padded row each)
+      pack_len=0,               # tokens per packed row; 0 = 128 or the longest sample
+      redraw=0,                 # rounds of new prompts for groups whose rewards were all equal
+      learnability=False,       # draw families and levels by pass rate p (1 - p)
       advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean
       credit="sequence",        # sequence: one reward per sample | token: Task.token_rewards
       token_discount=1.0,       # credit=token: 1 = reward-to-go (unbiased), 0 = own reward only
@@ -87,6 +95,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       updates_per_batch=1,
       kl_coef=0.0,              # > 0: k3 KL toward the initial (or init_from) parameters
       entropy_coef=0.0,         # > 0: entropy bonus, keeps a from-scratch policy exploring
+      entropy_target=0.0,       # > 0: the bonus acts only below this entropy (nats/token)
   ))
 
   c.mesh = ml_collections.ConfigDict(dict(

@@ -215,7 +215,7 @@ def bench_rl(s: Setup, steps: int = 5) -> dict:
   names = config_lib.names(s.config.data.tasks)
   lo, hi = s.config.data.levels
   trainer = RLTrainer(s.config.rl, TaskMixture.build(names, None, (lo, hi)),
-                      Curriculum(names, lo, hi), s.vocab, s.graphdef, s.mesh, s.tx, s.shardings,
+                      Curriculum(names, lo, hi), s.vocab, s.graphdef, s.mcfg, s.mesh, s.tx, s.shardings,
                       0, False, 4)
   state = s.state()
   state, _ = trainer(state, 0)  # compiles

@@ -19,7 +19,8 @@ from rf_jax.metrics import MetricWriter, Throughput, format_duration, to_host
 # (metric, console label, format) of the step line, in order, when present.
 CONSOLE = (("train/loss", "loss", ".4f"), ("train/token_accuracy", "tok-acc", ".3f"),
            ("train/reward", "reward", ".3f"), ("train/pass@1", "pass@1", ".3f"),
-           ("train/zero_variance_groups", "zero-var", ".2f"))
+           ("train/zero_variance_drawn", "zero-var drawn", ".2f"),
+           ("train/zero_variance_groups", "zero-var", ".2f"), ("train/entropy", "entropy", ".2f"))
 
 
 def is_due(every: int, step: int, total: int) -> bool:
@@ -112,10 +113,20 @@ class StepLog:
     self._exact[:, 0] += exact.sum(axis=1)
     self._exact[:, 1] += count.sum(axis=1)
 
+  def _update_mfu(self) -> dict[str, float]:
+    """The update's own MFU, for objectives that report `update_flops` and `update_s` (reward
+    steps, whose whole-loop MFU also pays for sampling and scoring)."""
+    steps = [x for x in self._interval if "update_flops" in x and "update_s" in x]
+    seconds = sum(x["update_s"] for x in steps)
+    if not steps or seconds <= 0:
+      return {}
+    return {"perf/mfu_update": sum(x["update_flops"] for x in steps) / seconds / self.speed.peak}
+
   def _report(self, step: int) -> None:
     keys = sorted({k for x in self._interval for k in x})  # objectives may switch mid-interval
     avg = {f"train/{k}": float(np.mean([x[k] for x in self._interval if k in x])) for k in keys}
     avg.update(self.speed.report(step))
+    avg.update(self._update_mfu())
     avg.update(self._once)
     for i, name in enumerate(self.task_names):
       if self._exact[i, 1]:
@@ -133,6 +144,8 @@ def step_line(step: int, total: int, avg: dict) -> str:
     if key in avg:
       line += f" | {label} {avg[key]:{fmt}}"
   if "perf/tokens_per_s" in avg:
-    line += (f" | {avg['perf/tokens_per_s']:,.0f} tok/s | MFU {100 * avg['perf/mfu']:.1f}%"
-             f" | ETA {format_duration(avg['perf/eta_s'])}")
+    line += f" | {avg['perf/tokens_per_s']:,.0f} tok/s | MFU {100 * avg['perf/mfu']:.1f}%"
+    if "perf/mfu_update" in avg:
+      line += f" (update {100 * avg['perf/mfu_update']:.1f}%)"
+    line += f" | ETA {format_duration(avg['perf/eta_s'])}"
   return line

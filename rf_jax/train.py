@@ -113,7 +113,8 @@ def build_evaluators(config, inputs: Inputs, vocab: Vocab, model: Model, mesh) -
   t, out = config.train, []
   if t.eval_levels:
     out.append(TrainingEvaluator(inputs.eval_names, tuple(t.eval_levels), t.eval_examples,
-                                 config.seed, vocab, config.data.use_trace, model.graphdef, mesh))
+                                 config.seed, vocab, config.data.use_trace, model.graphdef, mesh,
+                                 scratchpad=config.rl.scratchpad))
   if inputs.val_rows is not None:
     out.append(TextEvaluator(inputs.val_rows, model.graphdef, mesh, vocab.byte_lengths,
                              t.batch_size, vocab.allowed()))
