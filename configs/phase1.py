@@ -65,6 +65,7 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       peak_flops=0.0,           # per-device FLOP/s for MFU; 0 = table or measured
       preemption_sync_every=10, # with several processes: steps between SIGTERM agreements
       time_budget_s=0.0,        # > 0: stop after this many seconds of training (then evaluate)
+      flop_budget=0.0,          # > 0: stop once the steps' counted FLOPs reach this
   ))
 
   c.objective = ml_collections.ConfigDict(dict(

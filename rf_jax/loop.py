@@ -29,16 +29,18 @@ def is_due(every: int, step: int, total: int) -> bool:
 
 
 class StopSignal:
-  """Why the loop should stop early: SIGTERM (preemption: save and exit) or the wall-clock
-  budget `train.time_budget_s` (finish normally: evaluate, save, report).
+  """Why the loop should stop early: SIGTERM (preemption: save and exit), the wall-clock
+  budget `train.time_budget_s` or the budget of counted training FLOPs `train.flop_budget`
+  (both finish normally: evaluate, save, report; both count from this process's start).
 
   With several processes, they agree every `sync_every` steps (any one signalled stops
   all), so every process saves the same step.
   """
-  REASONS = ("", "budget", "signal")
+  REASONS = ("", "budget", "signal", "flops")
 
-  def __init__(self, sync_every: int, budget_s: float = 0.0):
+  def __init__(self, sync_every: int, budget_s: float = 0.0, flop_budget: float = 0.0):
     self._flag = False
+    self._flops, self._flop_budget = 0.0, flop_budget
     self._sync_every = max(1, sync_every)
     self._deadline = time.time() + budget_s if budget_s > 0 else None
     self._previous = signal.signal(signal.SIGTERM, self._handle)
@@ -46,8 +48,13 @@ class StopSignal:
   def _handle(self, signum, frame):
     self._flag = True
 
+  def spent(self, flops: float) -> None:
+    self._flops += flops
+
   def check(self, step: int) -> str:
     local = 2 if self._flag else int(self._deadline is not None and time.time() > self._deadline)
+    if not local and self._flop_budget > 0 and self._flops >= self._flop_budget:
+      local = 3
     if jax.process_count() > 1:
       if step % self._sync_every:
         return ""
@@ -71,6 +78,7 @@ class StepLog:
     self._interval: list[dict] = []
     self._once: dict[str, float] = {}
     self._exact = np.zeros((len(self.task_names), 2))
+    self.flops_total = 0.0  # counted training FLOPs of this process's steps
 
   def note(self, scalars: dict) -> None:
     """Scalars to log once, with the next logged step (compile time, memory)."""
@@ -98,6 +106,7 @@ class StepLog:
       self._update_curriculum(step, np.asarray(metrics.pop("exact")),
                               np.asarray(metrics.pop("count")))
     self._interval.append(to_host(metrics))
+    self.flops_total += flops
     if step == self.start + 1:
       self.speed.start(step)  # the first step includes compilation: not timed
     else:
@@ -127,6 +136,7 @@ class StepLog:
     avg = {f"train/{k}": float(np.mean([x[k] for x in self._interval if k in x])) for k in keys}
     avg.update(self.speed.report(step))
     avg.update(self._update_mfu())
+    avg["perf/train_flops"] = self.flops_total
     avg.update(self._once)
     for i, name in enumerate(self.task_names):
       if self._exact[i, 1]:

@@ -192,9 +192,11 @@ def train_loop(t, objective, state, start: int, log: StepLog, evaluators, ckpt, 
                meta) -> tuple[int, str]:
   """Steps from `start` to `t.steps` (or an early stop), evaluating and saving on schedule;
   returns (the last step, why it stopped early or "")."""
-  stop, step, stopped = StopSignal(t.preemption_sync_every, t.time_budget_s), start, ""
+  stop = StopSignal(t.preemption_sync_every, t.time_budget_s, t.get("flop_budget", 0.0))
+  step, stopped = start, ""
   while step < t.steps and not (stopped := stop.check(step)):
     state, metrics, flops = objective.step(state, step)
+    stop.spent(flops)
     step += 1
     log.add(step, metrics, flops)  # reads step N-1's metrics now that step N is dispatched
     if evaluators and is_due(t.eval_every, step, t.steps):
@@ -210,6 +212,8 @@ def train_loop(t, objective, state, start: int, log: StepLog, evaluators, ckpt, 
   else:
     if stopped == "budget":
       log.writer.console(f"time budget train.time_budget_s={t.time_budget_s:g} reached at step {step}")
+    if stopped == "flops":
+      log.writer.console(f"FLOP budget train.flop_budget={t.flop_budget:.3g} reached at step {step}")
     if evaluators and step > start and not is_due(t.eval_every, step, t.steps):
       evaluate(evaluators, state["params"], step, log, t.eval_levels)
   if step > start and step not in ckpt.all_steps():

@@ -187,3 +187,17 @@ def test_exploring_run_with_scratchpad_resumes_exactly_and_reloads(tmp_path):
   answers = model.generate(["copy:ab", "dyck:(("])
   assert all(v.tokens[v.ans_id] not in a for a in answers)
   assert model.score_task("copy", 1, n=4)["n"] == 4
+
+
+def test_flop_budget_stops_a_run_at_its_counted_flops(tmp_path):
+  from rf_jax import objectives
+  from rf_jax.train_state import model_config
+  from rf_jax.vocab import phase1_vocab
+  c = load_config()
+  c.train.update(steps=50, log_every=1, eval_every=0, eval_levels=(), checkpoint_every=0)
+  per_step = objectives.planned_cost(c, model_config(c, phase1_vocab()))[1]
+  c.train.flop_budget = 2.5 * per_step
+  from helpers import run_on_one_device
+  run_on_one_device(c, tmp_path)
+  assert _logged(tmp_path, "perf/train_flops") == {1: per_step, 2: 2 * per_step,
+                                                   3: 3 * per_step}
