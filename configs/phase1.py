@@ -89,14 +89,16 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       pack_len=0,               # tokens per packed row; 0 = 128 or the longest sample
       redraw=0,                 # rounds of new prompts for groups whose rewards were all equal
       learnability=False,       # draw families and levels by pass rate p (1 - p)
-      advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean
+      advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean | batch: r
+                                # minus the mean of the step's other samples of its family
+                                # and level (a group that agrees still teaches)
       credit="sequence",        # sequence: one reward per sample | token: Task.token_rewards
       token_discount=1.0,       # credit=token: 1 = reward-to-go (unbiased), 0 = own reward only
       clip_eps=0.2,             # PPO ratio clip, active when updates_per_batch > 1
       updates_per_batch=1,
       kl_coef=0.0,              # > 0: k3 KL toward the initial (or init_from) parameters
       entropy_coef=0.0,         # > 0: entropy bonus, keeps a from-scratch policy exploring
-      entropy_target=0.0,       # > 0: the bonus acts only below this entropy (nats/token)
+      entropy_target=0.0,       # > 0: the bonus acts only on actions below this entropy (nats)
   ))
 
   c.mesh = ml_collections.ConfigDict(dict(

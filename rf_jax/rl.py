@@ -16,7 +16,7 @@ from flax import nnx
 
 from rf_jax.sampling import allowed_logits, think_logits
 
-ADVANTAGES = ("grpo", "rloo", "mean")
+ADVANTAGES = ("grpo", "rloo", "mean", "batch")  # batch: rloo over a step's family and level
 CREDITS = ("sequence", "token")
 
 
@@ -90,14 +90,17 @@ def think_logits_rows(logits_BTV, no_stop_BT, eos_id: int):
   return out.reshape(B, T, V)
 
 
-def entropy_term(mean_entropy, coef: float, target: float):
-  """What the loss adds for entropy. Without a target, a bonus (-coef * H) that pulls every
-  policy toward uniform; with one, a hinge (coef * max(target - H, 0)) that only acts once
-  the policy has become more certain than the target, so a policy that has found the answer
-  is left alone while a collapsing one is pushed back to exploring."""
+def entropy_term(entropy_BT, mask_BT, coef: float, target: float):
+  """What the loss adds for entropy, averaged over the actions. Without a target, a bonus
+  (-coef * H) that pulls every policy toward uniform; with one, a hinge per action
+  (coef * max(target - H_t, 0)) that acts only where the policy has become more certain than
+  the target, so a collapsing choice is pushed back to exploring while the rest of the
+  policy is left alone. Per action, not on the mean: a mean can stay high on tokens that do
+  not matter (where to stop) while the answer token has collapsed."""
+  n = jnp.maximum(mask_BT.sum(), 1.0)
   if target > 0:
-    return coef * jnp.maximum(target - mean_entropy, 0.0)
-  return -coef * mean_entropy
+    return coef * (jnp.maximum(target - entropy_BT, 0.0) * mask_BT).sum() / n
+  return -coef * (entropy_BT * mask_BT).sum() / n
 
 
 def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float,
@@ -120,7 +123,7 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   mean_entropy = (entropy * mask).sum() / n
   # A collapsed group (all samples alike) has equal rewards and so no policy gradient at
   # all: the entropy term keeps a from-scratch policy exploring.
-  loss = -(obj * mask).sum() / n + entropy_term(mean_entropy, entropy_coef, entropy_target)
+  loss = -(obj * mask).sum() / n + entropy_term(entropy, mask, entropy_coef, entropy_target)
   aux = {"entropy": mean_entropy,
          "clip_fraction": ((jnp.abs(ratio - 1) > clip_eps) * mask).sum() / n}
   if kl_coef > 0:

@@ -201,3 +201,14 @@ def test_flop_budget_stops_a_run_at_its_counted_flops(tmp_path):
   run_on_one_device(c, tmp_path)
   assert _logged(tmp_path, "perf/train_flops") == {1: per_step, 2: 2 * per_step,
                                                    3: 3 * per_step}
+
+
+def test_entropy_target_acts_only_on_actions_below_it():
+  from rf_jax.rl import entropy_term
+  H = jnp.asarray([[0.05, 1.0, 2.0, 0.0]])
+  mask = jnp.asarray([[1.0, 1.0, 1.0, 0.0]])
+  grad = jax.grad(lambda h: entropy_term(h, mask, 1.0, target=0.5))(H)
+  np.testing.assert_allclose(np.asarray(grad), [[-1 / 3, 0, 0, 0]])  # only the collapsed one
+  assert float(entropy_term(H, mask, 1.0, 0.5)) == pytest.approx(0.45 / 3)
+  bonus = jax.grad(lambda h: entropy_term(h, mask, 1.0, target=0.0))(H)
+  np.testing.assert_allclose(np.asarray(bonus), [[-1 / 3, -1 / 3, -1 / 3, 0]])

@@ -52,7 +52,13 @@ class Group:
 
   @property
   def informative(self) -> bool:
+    """Whether the update learns anything from it (some advantage is not 0)."""
     return bool(np.abs(self.advantages).max() > 1e-8)
+
+  @property
+  def contrast(self) -> bool:
+    """Whether its samples earned different rewards (else it is a zero-variance group)."""
+    return bool(self.rewards.std() > 1e-8)
 
 
 def draw_prompts(mixture: TaskMixture, curriculum: Curriculum, seed: int, step: int,
@@ -216,22 +222,36 @@ class RLTrainer:
     G = self.rl.group_size
     prompts, ids, out, limits, t_roll = self.rollout(params, step, round_)
     t0 = time.perf_counter()
-    found = []
+    scored = [self.score(p, out[i * G:(i + 1) * G], int(limits[i * G]))
+              for i, p in enumerate(prompts)]
+    # Samples compared with each other: a prompt's group, or with rl.advantage = batch every
+    # sample of the round from the same family and level.
+    pools: dict = {}
     for i, p in enumerate(prompts):
-      comp = out[i * G:(i + 1) * G]
-      rewards, exact, per_token = self.score(p, comp, int(limits[i * G]))
-      if per_token is None:
-        adv = group_advantages(rewards[None], self.rl.advantage).reshape(G, 1)
-        adv = np.broadcast_to(adv, comp.shape)
-      else:
-        adv = token_advantages(per_token, G, comp.shape[1], self.rl.token_discount)
-      found.append(Group(p, ids[i], comp, int(limits[i * G]), rewards, exact, adv))
+      pools.setdefault((p.task, p.level) if self.rl.advantage == "batch" else i, []).append(i)
+    adv = np.zeros(out.shape, np.float32)
+    for members in pools.values():
+      rows = np.concatenate([np.arange(i * G, (i + 1) * G) for i in members])
+      adv[rows] = self.pool_advantages([scored[i] for i in members], out.shape[1])
+    found = [Group(p, ids[i], out[i * G:(i + 1) * G], int(limits[i * G]), scored[i][0],
+                   scored[i][1], adv[i * G:(i + 1) * G]) for i, p in enumerate(prompts)]
     return found, t_roll, time.perf_counter() - t0
 
-  def collect(self, params, step: int) -> tuple[list[Group], dict]:
-    """rl.prompts groups for the update. With rl.redraw = R, groups whose samples all earned
-    the same (no advantage, no gradient) are dropped and new prompts drawn, up to R more
-    rounds; what is still missing is filled with dropped groups."""
+  def pool_advantages(self, scored: list, n: int) -> np.ndarray:
+    """[samples, n] advantages of every completion token of a pool of scored groups."""
+    rl = self.rl
+    if rl.credit == "token":
+      per_token = [r for _, _, tok in scored for r in tok]
+      return token_advantages(per_token, len(per_token), n, rl.token_discount)
+    rewards = np.concatenate([r for r, _, _ in scored])[None]
+    kind = "rloo" if rl.advantage == "batch" else rl.advantage
+    return np.repeat(group_advantages(rewards, kind).reshape(-1, 1), n, axis=1)
+
+  def collect(self, params, step: int) -> tuple[list[Group], list[Group], dict]:
+    """(rl.prompts groups for the update, the first round's groups, metrics). With
+    rl.redraw = R, groups whose samples all earned the same (no advantage, no gradient) are
+    dropped and new prompts drawn, up to R more rounds; what is still missing is filled
+    with dropped groups."""
     rl = self.rl
     kept, dropped, t_roll, t_score, drawn = [], [], 0.0, 0.0, []
     for r in range(1 + rl.redraw):
@@ -243,8 +263,8 @@ class RLTrainer:
       if len(kept) >= rl.prompts:
         break
     batch = (kept + dropped)[:rl.prompts]
-    zero = lambda gs: float(np.mean([not g.informative for g in gs]))
-    return batch, {"rollout_s": t_roll, "score_s": t_score, "rollout_rounds": r + 1,
+    zero = lambda gs: float(np.mean([not g.contrast for g in gs]))
+    return batch, drawn[0], {"rollout_s": t_roll, "score_s": t_score, "rollout_rounds": r + 1,
                    "zero_variance_drawn": zero(drawn[0]), "zero_variance_groups": zero(batch)}
 
   def rows(self, batch: list[Group]) -> dict[str, np.ndarray]:
@@ -263,7 +283,7 @@ class RLTrainer:
     """One step; its metrics include `flops` (sampling and update, counted by `step_flops`),
     `update_flops` and `tokens` (prompt and completion tokens sampled)."""
     self.sampled = 0
-    batch, metrics = self.collect(state["params"], step)
+    batch, drawn, metrics = self.collect(state["params"], step)
     rows = self.rows(batch)
     t2 = time.perf_counter()
     with jax.set_mesh(self.mesh):
@@ -277,16 +297,17 @@ class RLTrainer:
                                                             context)
     metrics["tokens"] = float(self.sampled)
     metrics.update({k: float(v) for k, v in aux.items()})
-    metrics.update(self.summary(batch, rows))
+    metrics.update(self.summary(drawn, rows))
     return state, metrics
 
-  def summary(self, batch: list[Group], rows: dict) -> dict:
-    """What a step's groups say: reward, pass rates, solve shares, the curriculum's counts."""
-    exact = np.stack([g.exact for g in batch])
-    rewards = np.stack([g.rewards for g in batch])
+  def summary(self, drawn: list[Group], rows: dict) -> dict:
+    """What the step's first round of groups says (as the policy samples, before any were
+    dropped): reward, pass rates, solve shares, the curriculum's counts."""
+    exact = np.stack([g.exact for g in drawn])
+    rewards = np.stack([g.rewards for g in drawn])
     ex_tl = np.zeros((len(self._tasks), self.n_levels), np.int32)
     cnt_tl = np.zeros_like(ex_tl)
-    for g in batch:
+    for g in drawn:
       ex_tl[g.prompt.task, g.prompt.level - 1] += int(g.exact.sum())
       cnt_tl[g.prompt.task, g.prompt.level - 1] += len(g.exact)
     m = {"reward": float(rewards.mean()), "pass@1": float(exact.mean()),
@@ -294,7 +315,7 @@ class RLTrainer:
          "response_tokens": float(rows["action_mask"].sum() / exact.size),
          "update_tokens": float(rows["inputs"].size), "exact": ex_tl, "count": cnt_tl}
     for t, name in enumerate(self.mixture.names):
-      sel = [i for i, g in enumerate(batch) if g.prompt.task == t]
+      sel = [i for i, g in enumerate(drawn) if g.prompt.task == t]
       if sel:
         m[f"reward/{name}"] = float(rewards[sel].mean())
         m[f"solve_all/{name}"] = float(exact[sel].min(axis=1).mean())
