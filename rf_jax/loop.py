@@ -31,16 +31,18 @@ def is_due(every: int, step: int, total: int) -> bool:
 class StopSignal:
   """Why the loop should stop early: SIGTERM (preemption: save and exit), the wall-clock
   budget `train.time_budget_s` or the budget of counted training FLOPs `train.flop_budget`
-  (both finish normally: evaluate, save, report; both count from this process's start).
+  (both finish normally: evaluate, save, report). The time counts from this process's
+  start, the FLOPs over the whole run (`spent` is what earlier processes of it counted).
 
   With several processes, they agree every `sync_every` steps (any one signalled stops
   all), so every process saves the same step.
   """
   REASONS = ("", "budget", "signal", "flops")
 
-  def __init__(self, sync_every: int, budget_s: float = 0.0, flop_budget: float = 0.0):
+  def __init__(self, sync_every: int, budget_s: float = 0.0, flop_budget: float = 0.0,
+               spent: float = 0.0):
     self._flag = False
-    self._flops, self._flop_budget = 0.0, flop_budget
+    self._flops, self._flop_budget = spent, flop_budget
     self._sync_every = max(1, sync_every)
     self._deadline = time.time() + budget_s if budget_s > 0 else None
     self._previous = signal.signal(signal.SIGTERM, self._handle)
@@ -69,7 +71,7 @@ class StepLog:
   """Per-step metrics -> curriculum updates, interval averages, console and writer."""
 
   def __init__(self, writer: MetricWriter, curriculum: Curriculum, task_names, log_every: int,
-               total_steps: int, start: int, peak_flops_total: float):
+               total_steps: int, start: int, peak_flops_total: float, flops_total: float = 0.0):
     self.writer, self.curriculum, self.task_names = writer, curriculum, tuple(task_names)
     self.log_every, self.total, self.start = log_every, total_steps, start
     self.speed = Throughput(peak_flops_total, total_steps)
@@ -78,7 +80,7 @@ class StepLog:
     self._interval: list[dict] = []
     self._once: dict[str, float] = {}
     self._exact = np.zeros((len(self.task_names), 2))
-    self.flops_total = 0.0  # counted training FLOPs of this process's steps
+    self.flops_total = flops_total  # counted training FLOPs of the run (saved with checkpoints)
 
   def note(self, scalars: dict) -> None:
     """Scalars to log once, with the next logged step (compile time, memory)."""
@@ -94,6 +96,12 @@ class StepLog:
     if self._pending is not None:
       pending, self._pending = self._pending, None
       self._finish(*pending)
+
+  def close_interval(self, step: int) -> None:
+    """Reports the steps since the last report (a run stopped early ends mid-interval)."""
+    self.flush()
+    if self._interval:
+      self._report(step)
 
   def record(self, step: int, scalars: dict) -> None:
     self.writer.write(step, scalars)

@@ -201,6 +201,8 @@ def test_flop_budget_stops_a_run_at_its_counted_flops(tmp_path):
   run_on_one_device(c, tmp_path)
   assert _logged(tmp_path, "perf/train_flops") == {1: per_step, 2: 2 * per_step,
                                                    3: 3 * per_step}
+  run_on_one_device(c, tmp_path)  # the budget counts the whole run: a rerun trains nothing
+  assert max(_logged(tmp_path, "perf/train_flops")) == 3
 
 
 def test_entropy_target_acts_only_on_actions_below_it():
