@@ -72,7 +72,7 @@ def runs(arm: str, seed: int, flops: float, spt_share: float, preset: str, eval_
     phase = dataclasses.replace(phase, overrides={**(overrides or {}), **phase.overrides})
     cfg = phase.load(preset)
     per_step = phases_lib.planned_flops(cfg)
-    slack = 1 if cfg.objective.kind == "next_token" else 100
+    slack = 100 if phase.config == REWARD else 1
     steps = max(1, math.ceil(slack * budget / per_step))
     out.append(phase.with_overrides({
         "seed": seed, "train.steps": steps, "train.flop_budget": budget,
