@@ -72,7 +72,8 @@ class LoadedModel:
     tokens, mask = left_pad(ids, length, v.pad_id)
     fn = jax.jit(functools.partial(sample, graphdef=self.run.graphdef,
                                    max_new=max_new + scratchpad_tokens(self.scratchpad),
-                                   valid_vocab=v.allowed(), eos_id=v.eos_id,
+                                   valid_vocab=v.allowed(self.use_trace or self.scratchpad > 0),
+                                   eos_id=v.eos_id,
                                    temperature=temperature, top_k=top_k,
                                    think=self.scratchpad, ans_id=v.ans_id))
     with jax.set_mesh(self.run.mesh):
