@@ -364,7 +364,7 @@ def print_step(s: Setup, peak: float) -> float:
   return r["train"]["step_s"]
 
 
-def print_around_step(s: Setup, only: list[str], step_s: float, args) -> None:
+def print_around_step(s: Setup, only: list[str], step_s: float, args, peak: float) -> None:
   """What surrounds the step: data, checkpoints, sampling, RL."""
   if "data" in only:
     x = bench_data(s, step_s)
@@ -412,7 +412,7 @@ def main(argv=None) -> None:
         f"{peak / 1e9:.0f} GFLOP/s ({src}); model {param_count(s.abs_params) / 1e6:.1f}M params, "
         f"batch {config.train.batch_size} x {config.data.seq_len} tokens")
   step_s = print_step(s, peak) if "train" in only else 1.0
-  print_around_step(s, only, step_s, args)
+  print_around_step(s, only, step_s, args, peak)
 
 
 if __name__ == "__main__":
