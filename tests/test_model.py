@@ -160,3 +160,11 @@ def test_stacked_params_have_the_layer_axis_first():
   for path, v in nnx.to_flat_state(params):
     axes = v.get_metadata()["out_sharding"]
     assert (axes[0] == "layers") == (path[0] == "blocks") and len(axes) == len(v.shape)
+
+
+def test_capture_of_a_scanned_model_says_to_unroll():
+  model = build(dataclasses.replace(CFG, scan_layers=True))
+  t = tokens()
+  pos = jnp.broadcast_to(jnp.arange(12), t.shape)
+  with pytest.raises(ValueError, match="nnx.capture needs unrolled layers"):
+    nnx.capture(model, nnx.Intermediate)(t, pos, jnp.ones_like(t))
