@@ -4,7 +4,6 @@ with one line when a run would resume in the other."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
