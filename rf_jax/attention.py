@@ -34,7 +34,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-
 from jax.sharding import PartitionSpec as P
 
 from rf_jax.errors import ConfigError
