@@ -8,7 +8,20 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 from etils import epath
+
+
+def over_seeds(per_seed: dict[str, list[dict]], metrics) -> dict:
+  """arm -> metric -> {mean, std, values} from each arm's per-seed rows (missing values skipped)."""
+  out = {}
+  for arm, rows in per_seed.items():
+    out[arm] = {}
+    for m in metrics:
+      vals = [r[m] for r in rows if r.get(m) is not None]
+      out[arm][m] = {"mean": float(np.mean(vals)) if vals else None,
+                     "std": float(np.std(vals)) if vals else None, "values": vals}
+  return out
 
 
 def read_json(path: str) -> dict:

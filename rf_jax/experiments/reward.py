@@ -127,14 +127,7 @@ def arm_result(root: str, seed: int, arm: str, examples: int) -> dict:
 
 def summarize(results: dict[str, list[dict]]) -> dict:
   """arm -> metric -> {mean, std, values} over seeds."""
-  out = {}
-  for arm, rows in results.items():
-    out[arm] = {}
-    for m in METRICS:
-      vals = [r[m] for r in rows if r.get(m) is not None]
-      out[arm][m] = {"mean": float(np.mean(vals)) if vals else None,
-                     "std": float(np.std(vals)) if vals else None, "values": vals}
-  return out
+  return report_lib.over_seeds(results, METRICS)
 
 
 def table(summary: dict) -> str:

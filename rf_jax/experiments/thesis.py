@@ -185,14 +185,7 @@ def arm_metrics(root: str, seed: int, runs: list[Run], config) -> dict:
 
 def summarize(per_seed: dict[str, list[dict]]) -> dict:
   """arm -> metric -> {mean, std, values}."""
-  out = {}
-  for arm, rows in per_seed.items():
-    out[arm] = {}
-    for m in METRICS:
-      vals = [r[m] for r in rows if r.get(m) is not None]
-      out[arm][m] = {"mean": float(np.mean(vals)) if vals else None,
-                     "std": float(np.std(vals)) if vals else None, "values": vals}
-  return out
+  return report_lib.over_seeds(per_seed, METRICS)
 
 
 def table(summary: dict) -> str:
