@@ -141,6 +141,8 @@ def evaluate(evaluators, params, step: int, log: StepLog, levels) -> None:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains per `config` in `workdir`, resuming if it holds checkpoints. Returns final metrics."""
   t_start, t = time.time(), config.train
+  if t.steps <= 0:  # before anything is created: a new workdir must not be left empty
+    raise ConfigError(f"train.steps={t.steps} must be a positive number of steps")
   # --- workdir, mesh, input --------------------------------------------------------------
   workdir_path = ensure_writable(workdir)
   writer = MetricWriter(str(workdir_path))

@@ -31,7 +31,10 @@ def model_config(config, vocab) -> ModelConfig:
     cfg = ModelConfig(vocab_size=-(-vocab.size // mult) * mult, **fields)
   except TypeError as e:
     raise ConfigError(f"config.model: {e}") from None
-  cfg.validate()
+  try:
+    cfg.validate()
+  except ValueError as e:  # the model's own checks name the fields to change
+    raise ConfigError(str(e)) from None
   return cfg
 
 

@@ -19,6 +19,8 @@ from typing import Iterable
 
 import numpy as np
 
+from rf_jax.errors import ConfigError
+
 PAD, BOS, EOS, SEP, ANS, UNK = "<pad>", "<bos>", "<eos>", "<sep>", "<ans>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, SEP, ANS, UNK)
 # SEP ends the prompt; ANS ends an optional step-by-step trace and starts the answer.
@@ -81,7 +83,7 @@ class Vocab:
     try:
       return [self._ids[c] for c in text]
     except KeyError as e:
-      raise ValueError(
+      raise ConfigError(
           f"character {e.args[0]!r} is not in the vocabulary; tasks may only use "
           f"rf_jax.vocab.SYMBOLS (or train with data.tokenizer='bytes')") from None
 

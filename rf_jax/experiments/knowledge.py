@@ -540,7 +540,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
       sys.exit(f"error: {e}")
 
-  app.run(_main, config_lib.resolve_flag(argv if argv is not None else sys.argv))
+  app.run(_main, config_lib.resolve_flag(argv if argv is not None else sys.argv, "knowledge.py"))
   return 0
 
 
