@@ -65,6 +65,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       peak_flops=0.0,           # per-device FLOP/s for MFU; 0 = table or measured
       preemption_sync_every=10, # with several processes: steps between SIGTERM agreements
       time_budget_s=0.0,        # > 0: stop after this many seconds of training (then evaluate)
+      skip_nonfinite=0,         # > 0: skip up to this many steps with a non-finite loss or
+                                # gradient (no update) before stopping; 0: stop at the first
   ))
 
   c.objective = ml_collections.ConfigDict(dict(
