@@ -41,6 +41,8 @@ def ensure_writable(workdir: str) -> epath.Path:
   except OSError as e:
     raise ConfigError(f"workdir {workdir} is not writable ({e.strerror or e}); "
                       "pass --workdir=PATH to a folder you can write") from None
+  except ImportError as e:  # etils reads gs:// through gcsfs, an optional dependency
+    raise ConfigError(f"workdir {workdir}: {e} (pip install 'rf_jax[gcs]')") from None
   return path
 
 
