@@ -1,12 +1,14 @@
 """The thesis experiment: matched-FLOPs plan, seed summary, and the tiny preset end to end."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 from etils import epath
 
+from rf_jax import config as config_lib
 from rf_jax.experiments import thesis
 from rf_jax.errors import ConfigError
 from rf_jax.experiments import pipeline
@@ -97,6 +99,25 @@ def thesis_end_to_end(root):
   meta = json.loads((root / "seed0" / "reasoning_memory" / "phase3" / "final_metrics.json"
                      ).read_text())
   assert "val/bits_per_byte" in meta
+
+
+@pytest.mark.slow
+def test_a_failed_evaluation_is_one_line_and_its_exit_status(tmp_path, capfd):
+  """The arm trains; its evaluation (its own process) fails: run_arm says which, in one line,
+  and returns that process's exit status, so the driver stops and a rerun retries."""
+  spec = tmp_path / "my_thesis.py"
+  shutil.copy(config_lib.resolve("thesis.py"), spec)
+  args, _ = thesis.parse_args([f"--config={spec}:tiny", f"--root={tmp_path / 'root'}"])
+  config = thesis.experiment_config(args)
+  runs = thesis.plan(config)["text_first"]
+  # the evaluation process cannot read the experiment's config any more
+  spec.write_text("def get_config(preset):\n  raise ValueError('changed under the run')\n")
+  rc, metrics = thesis.run_arm(args, config, 0, "text_first", runs, [])
+  assert rc == 2 and metrics is None
+  err = capfd.readouterr().err.strip().splitlines()
+  assert err[-1] == "error: evaluating seed 0 text_first failed (exit 2); rerun to retry"
+  for r in runs:  # the training it did is kept for the retry
+    assert (tmp_path / "root" / "seed0" / "text_first" / r.name / "final_metrics.json").exists()
 
 
 @pytest.mark.parametrize("preset,chips", [("v5e-32", 32), ("v5p-128", 64)])
