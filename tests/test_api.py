@@ -78,9 +78,9 @@ from rf_jax.tasks import Example, Task, register
 
 
 @register
-class Double(Task):
-  """Repeat each digit twice: 'dbl:307' -> '330077'."""
-  name = "double"
+class Doubled(Task):
+  """Repeat each digit twice: 'dbl:307' -> '330077' (its own name: registries are global)."""
+  name = "doubled"
   max_level = 3
 
   def generate(self, rng, level):
@@ -92,7 +92,7 @@ SCORE = """
 import sys, rf_jax
 from rf_jax.errors import ConfigError
 try:
-  r = rf_jax.load(sys.argv[1]).score_task("double", level=2, n=4)
+  r = rf_jax.load(sys.argv[1]).score_task("doubled", level=2, n=4)
   print("scored", r["task"], r["n"], len(r["examples"]))
 except ConfigError as e:
   print("error:", e)
@@ -104,7 +104,7 @@ def test_load_imports_the_runs_own_task_files(tmp_path):
   task_file = tmp_path / "double_tasks.py"
   task_file.write_text(DOUBLE_TASK)
   config = load_config()
-  config.data.update(task_modules=(str(task_file),), tasks=("copy", "double"))
+  config.data.update(task_modules=(str(task_file),), tasks=("copy", "doubled"))
   config.train.update(steps=2, eval_every=0, eval_levels=(), checkpoint_every=0)
   run_on_one_device(config, tmp_path / "w")
 
@@ -115,7 +115,7 @@ def test_load_imports_the_runs_own_task_files(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout.strip().splitlines()[-1]
 
-  assert score() == "scored double 4 4"
+  assert score() == "scored doubled 4 4"
   task_file.rename(tmp_path / "moved.py")
   assert score() == (f"error: data.task_modules of the run in {tmp_path / 'w'}: "
                      f"file {task_file} does not exist")
