@@ -1,9 +1,10 @@
 """Phase 1: synthetic reasoning pretraining (next-token) over the task curriculum.
 
 Presets: `configs/phase1.py` (default: the CPU run in the README), `:rl` (reward only, from
-scratch), `:mixed` (next-token + reward every step), `:tiny` (tests,
-seconds), `:bench` (~25M params, the CPU benchmark preset), `:bench125m` (~114M params,
-bf16: the accelerator benchmark preset). Any field can be overridden,
+scratch, two families), `:reward` (reward only, from scratch, the default run's families),
+`:mixed` (next-token + reward every step), `:tiny` (tests, seconds), `:bench` (~25M
+params, the CPU benchmark preset), `:bench125m` (~114M params, bf16: the accelerator
+benchmark preset); several apply in turn (`:tiny,reward`). Any field can be overridden,
 e.g. `--config.train.steps=200 --config.mesh.shape='(2,2,2)'`.
 """
 import ml_collections
@@ -65,6 +66,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       peak_flops=0.0,           # per-device FLOP/s for MFU; 0 = table or measured
       preemption_sync_every=10, # with several processes: steps between SIGTERM agreements
       time_budget_s=0.0,        # > 0: stop after this many seconds of training (then evaluate)
+      flop_budget=0.0,          # > 0: stop once the run's counted FLOPs reach this (resumes
+                                # count what the run spent before)
       skip_nonfinite=0,         # > 0: skip up to this many steps with a non-finite loss or
                                 # gradient (no update) before stopping; 0: stop at the first
   ))
@@ -80,15 +83,26 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       prompts=32,               # prompts per step; each is sampled group_size times
       group_size=8,
       temperature=1.0, top_k=0,
-      prompt_len=48,            # tokens, left-padded; longer prompts are a config error
-      max_new=12,               # completion tokens, <eos> included
-      advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean
+      prompt_len=0,             # tokens, left-padded; 0 = each step's longest prompt
+      max_new=0,                # completion tokens (<eos> included); 0 = each family's and
+                                # level's longest answer (+ the scratchpad)
+      scratchpad=0,             # > 0: up to this many free tokens before <ans>; only what
+                                # follows <ans> is scored
+      scratchpad_cost=0.0,      # reward subtracted per scratchpad token
+      pack=True,                # pack samples into update rows (False: one padded row each)
+      pack_len=0,               # tokens per packed row; 0 = 128 or the longest sample
+      redraw=0,                 # rounds of new prompts for groups whose rewards were all equal
+      learnability=False,       # draw families and levels by pass rate p (1 - p)
+      advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean | batch: r
+                                # minus the mean of the step's other samples of its family
+                                # and level (a group that agrees still teaches)
       credit="sequence",        # sequence: one reward per sample | token: Task.token_rewards
       token_discount=1.0,       # credit=token: 1 = reward-to-go (unbiased), 0 = own reward only
       clip_eps=0.2,             # PPO ratio clip, active when updates_per_batch > 1
       updates_per_batch=1,
       kl_coef=0.0,              # > 0: k3 KL toward the initial (or init_from) parameters
       entropy_coef=0.0,         # > 0: entropy bonus, keeps a from-scratch policy exploring
+      entropy_target=0.0,       # > 0: the bonus acts only on actions below this entropy (nats)
   ))
 
   c.mesh = ml_collections.ConfigDict(dict(
@@ -97,41 +111,69 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
              ("heads", "tensor"), ("mlp", "tensor"), ("kv", None)),
   ))
 
-  if preset == "tiny":
-    c.model.update(d_model=32, n_layers=2, n_heads=2, mlp_dim=64)
-    c.data.update(tasks=("copy", "reverse", "sort", "add", "parity", "dyck"), levels=(1, 2),
-                  seq_len=64)
-    c.curriculum.kind = "fixed"
-    c.train.update(steps=20, batch_size=8, warmup_steps=2, log_every=5, eval_every=10,
-                   eval_examples=8, eval_levels=(1,), checkpoint_every=10)
-  elif preset == "bench":
-    c.model.update(d_model=512, n_layers=8, n_heads=4, mlp_dim=1536)
-    c.data.update(seq_len=512)
-    c.train.update(steps=20, batch_size=8, log_every=5, eval_every=0, checkpoint_every=0)
-  elif preset == "bench125m":
-    # The accelerator benchmark: ~114M parameters, bf16 compute, for one GPU or TPU chip.
-    c.model.update(d_model=768, n_layers=12, n_heads=6, mlp_dim=3072, dtype="bfloat16")
-    c.data.update(seq_len=1024)
-    c.train.update(steps=50, batch_size=32, log_every=10, eval_every=0, checkpoint_every=0)
-  elif preset == "rl":
-    # Reward only, from random initialisation, on two of the easiest families, for a
-    # 14-minute wall-clock budget (README: Objectives). The entropy bonus matters: without
-    # it groups collapse to one answer and stop giving gradient.
-    c.name = "phase1_rl"
-    c.objective.kind = "rl"
-    c.model.update(d_model=64, n_layers=2, n_heads=4, mlp_dim=256)
-    c.data.update(tasks=("copy", "dyck"), levels=(1, 2))
-    c.rl.update(prompts=32, group_size=8, prompt_len=24, max_new=8, entropy_coef=0.03)
-    # Budgeted by wall clock: the run stops after time_budget_s; steps only stretches the
-    # cosine schedule so the learning rate stays near 1e-3 for the whole budget.
-    c.train.update(steps=100_000, learning_rate=1e-3, warmup_steps=20, time_budget_s=840,
-                   log_every=25, eval_every=1000, eval_levels=(1, 2), checkpoint_every=1000)
-  elif preset == "mixed":
-    # The default phase-1 run, each step also taking a policy-gradient step on rollouts.
-    c.name = "phase1_mixed"
-    c.objective.update(kind="mixed", rl_weight=0.5)
-    c.rl.update(prompts=16, group_size=4, prompt_len=96, max_new=16)
-  elif preset:
-    raise ValueError(f"unknown preset {preset!r} for configs/phase1.py; use tiny, bench, "
-                     "bench125m, rl or mixed")
+  for name in filter(None, preset.split(",")):  # "tiny,reward": each in turn, later wins
+    if name not in PRESETS:
+      raise ValueError(f"unknown preset {name!r} for configs/phase1.py; use "
+                       f"{', '.join(PRESETS)} (or several, comma-separated)")
+    PRESETS[name](c)
   return c
+
+
+def _tiny(c):
+  c.model.update(d_model=32, n_layers=2, n_heads=2, mlp_dim=64)
+  c.data.update(tasks=("copy", "reverse", "sort", "add", "parity", "dyck"), levels=(1, 2),
+                seq_len=64)
+  c.curriculum.kind = "fixed"
+  c.train.update(steps=20, batch_size=8, warmup_steps=2, log_every=5, eval_every=10,
+                 eval_examples=8, eval_levels=(1,), checkpoint_every=10)
+
+
+def _bench(c):
+  c.model.update(d_model=512, n_layers=8, n_heads=4, mlp_dim=1536)
+  c.data.update(seq_len=512)
+  c.train.update(steps=20, batch_size=8, log_every=5, eval_every=0, checkpoint_every=0)
+
+
+def _bench125m(c):
+  # The accelerator benchmark: ~114M parameters, bf16 compute, for one GPU or TPU chip.
+  c.model.update(d_model=768, n_layers=12, n_heads=6, mlp_dim=3072, dtype="bfloat16")
+  c.data.update(seq_len=1024)
+  c.train.update(steps=50, batch_size=32, log_every=10, eval_every=0, checkpoint_every=0)
+
+
+def _rl(c):
+  # Reward only, from random initialisation, on two of the easiest families, for a
+  # 14-minute wall-clock budget (README: Objectives). The entropy bonus matters: without
+  # it groups collapse to one answer and stop giving gradient.
+  c.name = "phase1_rl"
+  c.objective.kind = "rl"
+  c.model.update(d_model=64, n_layers=2, n_heads=4, mlp_dim=256)
+  c.data.update(tasks=("copy", "dyck"), levels=(1, 2))
+  c.rl.update(prompts=32, group_size=8, prompt_len=24, max_new=8, entropy_coef=0.03)
+  # Budgeted by wall clock: the run stops after time_budget_s; steps only stretches the
+  # cosine schedule so the learning rate stays near 1e-3 for the whole budget.
+  c.train.update(steps=100_000, learning_rate=1e-3, warmup_steps=20, time_budget_s=840,
+                 log_every=25, eval_every=1000, eval_levels=(1, 2), checkpoint_every=1000)
+
+
+def _reward(c):
+  # Reward only, from random initialisation, on the default run's families, model and
+  # curriculum: reward per token, a baseline from the step's other samples of the same
+  # family and level (a group whose samples agree still teaches), an entropy floor on every
+  # action, and prompts drawn by learnability. Budget it with train.flop_budget or
+  # train.time_budget_s (rf_jax.reward does).
+  c.name = "phase1_reward"
+  c.objective.kind = "rl"
+  c.rl.update(credit="token", advantage="batch", entropy_target=0.2, entropy_coef=1.0,
+              learnability=True)
+
+
+def _mixed(c):
+  # The default phase-1 run, each step also taking a policy-gradient step on rollouts.
+  c.name = "phase1_mixed"
+  c.objective.update(kind="mixed", rl_weight=0.5)
+  c.rl.update(prompts=16, group_size=4, prompt_len=96, max_new=16)
+
+
+PRESETS = {"tiny": _tiny, "bench": _bench, "bench125m": _bench125m, "rl": _rl,
+           "reward": _reward, "mixed": _mixed}

@@ -22,7 +22,8 @@ from flax import nnx
 from rf_jax import tasks as tasks_lib
 from rf_jax.data.packing import encode_prompt
 from rf_jax.errors import ConfigError
-from rf_jax.greedy import GreedyEvaluator, answer_text, task_items
+from rf_jax.greedy import (GreedyEvaluator, answer_text, raw_text, scratchpad_of,
+                           scratchpad_tokens, task_items)
 from rf_jax.handoff import split_checkpoint_path
 from rf_jax.runs import Run, load_run
 from rf_jax.sampling import left_pad, sample
@@ -54,23 +55,30 @@ class LoadedModel:
   def use_trace(self) -> bool:
     return bool(self.config.data.get("use_trace", False))
 
+  @property
+  def scratchpad(self) -> int:
+    return scratchpad_of(self.config)
+
   def generate(self, prompts: list[str], max_new: int = 64, temperature: float = 0.0,
                top_k: int = 0, seed: int = 0, raw: bool = False) -> list[str]:
     """Completions of task prompts (`<bos> prompt <sep>` is added); up to <eos>.
 
-    `raw=True` returns everything generated (trace included) instead of the answer only.
+    `raw=True` returns everything generated (trace or scratchpad included) instead of the
+    answer only. A model trained with a scratchpad writes one first (`max_new` more tokens).
     """
     v = self.vocab
     ids = [encode_prompt(v, p) for p in prompts]
     length = -(-max(len(i) for i in ids) // 8) * 8
     tokens, mask = left_pad(ids, length, v.pad_id)
-    fn = jax.jit(functools.partial(sample, graphdef=self.run.graphdef, max_new=max_new,
+    fn = jax.jit(functools.partial(sample, graphdef=self.run.graphdef,
+                                   max_new=max_new + scratchpad_tokens(self.scratchpad),
                                    valid_vocab=v.allowed(), eos_id=v.eos_id,
-                                   temperature=temperature, top_k=top_k))
+                                   temperature=temperature, top_k=top_k,
+                                   think=self.scratchpad, ans_id=v.ans_id))
     with jax.set_mesh(self.run.mesh):
       out = np.asarray(fn(self.run.params, jnp.asarray(tokens), jnp.asarray(mask),
                           jax.random.key(seed)))
-    return [answer_text(v, row, self.use_trace and not raw) if not raw else v.decode(row)
+    return [raw_text(v, row) if raw else answer_text(v, row, self.use_trace, self.scratchpad)
             for row in out]
 
   def score_task(self, task: str, level: int = 1, n: int = 64, seed: int | None = None) -> dict:
@@ -79,7 +87,8 @@ class LoadedModel:
     tasks_lib.check_level(t, level)
     seed = int(self.config.seed) if seed is None else seed
     items = task_items([task], [level], n, seed)
-    ev = GreedyEvaluator(items, self.run.graphdef, self.run.mesh, self.vocab, self.use_trace)
+    ev = GreedyEvaluator(items, self.run.graphdef, self.run.mesh, self.vocab, self.use_trace,
+                         scratchpad=self.scratchpad)
     outputs = ev.generate(self.run.params)
     rows = [{"prompt": it.example.prompt, "answer": it.example.answer, "output": o,
              "score": float(t.score(it.example, o))} for it, o in zip(items, outputs)]

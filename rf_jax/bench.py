@@ -7,8 +7,9 @@ Prints one table for the config's model on this machine:
   data      the grain pipeline's rows/s against the rows/s the train step consumes
   ckpt      how long an async Orbax save blocks the loop, as a share of one step
   sampler   greedy decoding with the KV cache against full recomputation
-  rl        one RL step (config.rl): rollout tokens/s and the share of the step spent
-            sampling, scoring (Python task scorers) and updating; use configs/phase1.py:rl
+  rl        the reward step (config.rl) as configured against one padded row per sample at
+            one length for every family: time split (sampling, scoring, updating), update
+            tokens, whole-loop and update MFU, the two interleaved in one run
   window    sliding-window attention (blockwise) against masked full attention, T=512..4096
   attention every attention kernel (model.attention), full and windowed, T=512..2048
   memory    exact top-k search: 1M x 128 keys, a batch of 64 queries
@@ -35,7 +36,9 @@ from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
 from rf_jax.metrics import peak_flops_per_device
 from rf_jax.model import flops_per_token, ModelConfig, param_count
-from rf_jax.objectives.policy_gradient import RLTrainer
+from rf_jax import tasks as tasks_lib
+from rf_jax.data.packing import encode_prompt, encode_target
+from rf_jax.objectives.policy_gradient import RLTrainer, pack_len
 from rf_jax.sampling import decode_recompute, sample
 from rf_jax.sharding import batch_sharding, make_global_batch, make_mesh
 from rf_jax.step import train_step
@@ -211,23 +214,48 @@ def bench_sampler(s: Setup, new: int, batch: int, prompt_len: int) -> dict:
           "batch": batch, "new": new, "prompt": prompt_len}
 
 
-def bench_rl(s: Setup, steps: int = 5) -> dict:
+def rl_arms(config, vocab) -> dict:
+  """The reward step as it was (one padded row per sample, one prompt and answer length for
+  every family: the longest of the top level) and as configured (each family's own lengths,
+  samples packed into update rows)."""
+  names = config_lib.names(config.data.tasks)
+  before = config.rl.copy_and_resolve_references()
+  hi = int(config.data.levels[1])
+  longest = lambda f: max(f(tasks_lib.make_example(tasks_lib.get(n), 0, i, hi))
+                          for n in names for i in range(64))
+  before.update(pack=False, prompt_len=-(-longest(lambda e: len(encode_prompt(vocab, e.prompt)))
+                                         // 16) * 16,
+                max_new=longest(lambda e: len(encode_target(vocab, e, False))) + (
+                    config.rl.scratchpad + 1 if config.rl.scratchpad else 0))
+  return {"padded": before, config.rl.pack and "packed" or "padded, own lengths": config.rl}
+
+
+def bench_rl(s: Setup, peak: float, steps: int = 6) -> dict:
+  """Both arms of `rl_arms`, steps interleaved so both see the same machine."""
   names = config_lib.names(s.config.data.tasks)
   lo, hi = s.config.data.levels
-  trainer = RLTrainer(s.config.rl, TaskMixture.build(names, None, (lo, hi)),
-                      Curriculum(names, lo, hi), s.vocab, s.graphdef, s.mesh, s.tx, s.shardings,
-                      0, False, 4)
-  state = s.state()
-  state, _ = trainer(state, 0)  # compiles
-  parts = {"rollout_s": [], "score_s": [], "update_s": [], "rollout_tokens_per_s": []}
+  trainers, states, parts = {}, {}, {}
+  for arm, rl in rl_arms(s.config, s.vocab).items():
+    mix = TaskMixture.build(names, None, (lo, hi))
+    trainers[arm] = RLTrainer(rl, mix, Curriculum(names, lo, hi), s.vocab, s.graphdef, s.mcfg,
+                              s.mesh, s.tx, s.shardings, 0, False, 4,
+                              row_len=pack_len(rl, mix, (lo, hi), s.vocab, 0, False))
+    states[arm], _ = trainers[arm](s.state(), 0)  # compiles
+    parts[arm] = []
   for step in range(1, steps + 1):
-    state, m = trainer(state, step)
-    for k in parts:
-      parts[k].append(m[k])
-  out = {k: float(np.median(v)) for k, v in parts.items()}
-  total = out["rollout_s"] + out["score_s"] + out["update_s"]
-  out.update(step_s=total, rows=s.config.rl.prompts * s.config.rl.group_size,
-             max_new=s.config.rl.max_new)
+    for arm, trainer in trainers.items():
+      states[arm], m = trainer(states[arm], step)
+      parts[arm].append(m)
+  out = {}
+  for arm, ms in parts.items():
+    med = {k: float(np.median([m[k] for m in ms])) for k in
+           ("rollout_s", "score_s", "update_s", "flops", "update_flops", "tokens",
+            "update_tokens")}
+    med["step_s"] = med["rollout_s"] + med["score_s"] + med["update_s"]
+    med.update(mfu=med["flops"] / med["step_s"] / peak,
+               mfu_update=med["update_flops"] / med["update_s"] / peak,
+               rows=s.config.rl.prompts * s.config.rl.group_size)
+    out[arm] = med
   return out
 
 
@@ -352,11 +380,15 @@ def print_around_step(s: Setup, only: list[str], step_s: float, args) -> None:
           f"{x['cached_s']:.2f}s ({x['tokens_per_s']:,.0f} tok/s), recompute {x['recompute_s']:.2f}s"
           f" -> {x['speedup']:.1f}x; same tokens {100 * x['same_tokens']:.1f}%")
   if "rl" in only:
-    x = bench_rl(s)
-    share = lambda k: 100 * x[k] / x["step_s"]
-    print(f"rl       {x['step_s'] * 1000:.0f} ms/step ({x['rows']} rollouts x {x['max_new']} new tokens):"
-          f" rollout {x['rollout_tokens_per_s']:,.0f} tok/s; sampling {share('rollout_s'):.0f}%, "
-          f"scoring {share('score_s'):.0f}%, updating {share('update_s'):.0f}%")
+    arms = bench_rl(s, peak)
+    for arm, x in arms.items():
+      share = lambda k: 100 * x[k] / x["step_s"]
+      print(f"rl {arm:<18} {x['step_s'] * 1000:6.0f} ms/step ({x['rows']} samples): sampling "
+            f"{share('rollout_s'):.0f}%, scoring {share('score_s'):.0f}%, updating "
+            f"{share('update_s'):.0f}%; update rows {x['update_tokens']:,.0f} tokens; MFU whole "
+            f"loop {100 * x['mfu']:.1f}%, update {100 * x['mfu_update']:.1f}%")
+    (a, x), (b, y) = arms.items()
+    print(f"rl {b} step / {a} step = {y['step_s'] / x['step_s']:.3f}")
 
 
 def main(argv=None) -> None:

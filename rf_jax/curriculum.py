@@ -11,6 +11,9 @@ below the current one, so easier skills are rehearsed. An adaptive decision take
 processing step s applies from step s + lag: the data pipeline prefetches a few batches, and
 a lag longer than its buffer makes the level of every row a function of the saved history,
 so a resumed run sees exactly the data an uninterrupted one would.
+
+Every kind also keeps a moving pass rate per task and level; reward-based training can draw
+its prompts by `learnability` (pass rates near 0.5 teach most).
 """
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ import numpy as np
 from rf_jax.errors import ConfigError
 
 KINDS = ("fixed", "scheduled", "adaptive")
+UNSEEN = 0.5  # the pass rate assumed of a level before any example of it was scored
+PASS_EMA = 0.2  # weight of each step's exact-match rate in the moving pass rate
+LEARNABILITY_FLOOR = 0.05
 
 
 @dataclasses.dataclass
@@ -40,6 +46,8 @@ class Curriculum:
   history: dict = dataclasses.field(default_factory=dict)
   # task -> [exact, count] at the current level since the last change
   rolling: dict = dataclasses.field(default_factory=dict)
+  # task -> [pass rate per level]: a moving average of every step's exact-match rate
+  pass_rate: dict = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     if self.kind not in KINDS:
@@ -49,6 +57,7 @@ class Curriculum:
     for t in self.tasks:
       self.history.setdefault(t, [(0, self.lo)])
       self.rolling.setdefault(t, [0, 0])
+      self.pass_rate.setdefault(t, [UNSEEN] * self.hi)
 
   def current(self, task: str, step: int) -> int:
     """The task's current level at `step` (the top level for `fixed`)."""
@@ -70,6 +79,26 @@ class Curriculum:
       return int(rng.integers(self.lo, cur))
     return cur
 
+  def learnability(self, task: str, step: int) -> np.ndarray:
+    """Weights of the levels lo..current of `task` by what they can teach: p (1 - p) of the
+    level's pass rate p (a level always passed or never passed gives no reward contrast),
+    plus a floor that keeps every level rehearsed."""
+    p = np.asarray(self.pass_rate[task][self.lo - 1:self.current(task, step)])
+    return p * (1 - p) + LEARNABILITY_FLOOR
+
+  def draw_learnable(self, rng: np.random.Generator, task: str, step: int) -> int:
+    """A level of `task` drawn in proportion to `learnability`."""
+    w = self.learnability(task, step)
+    return self.lo + int(rng.choice(len(w), p=w / w.sum()))
+
+  def _track_pass_rate(self, exact: np.ndarray, count: np.ndarray) -> None:
+    for i, task in enumerate(self.tasks):
+      rates = self.pass_rate[task]
+      for lv in range(min(len(rates), exact.shape[1])):
+        if count[i, lv]:
+          seen = exact[i, lv] / count[i, lv]
+          rates[lv] = seen if rates[lv] == UNSEEN else (1 - PASS_EMA) * rates[lv] + PASS_EMA * seen
+
   def update(self, step: int, exact: np.ndarray, count: np.ndarray) -> dict[str, int]:
     """Feeds one step's teacher-forced exact matches ([task, level-1] arrays); returns changes.
 
@@ -77,6 +106,7 @@ class Curriculum:
     greedy decode reproducing the answer, so no sampling is needed to measure it.
     """
     changes = {}
+    self._track_pass_rate(exact, count)
     if self.kind != "adaptive":
       return changes
     for i, task in enumerate(self.tasks):
@@ -100,10 +130,13 @@ class Curriculum:
 
   def state(self) -> dict:
     return {"history": {t: [list(x) for x in h] for t, h in self.history.items()},
-            "rolling": {t: list(r) for t, r in self.rolling.items()}}
+            "rolling": {t: list(r) for t, r in self.rolling.items()},
+            "pass_rate": {t: list(r) for t, r in self.pass_rate.items()}}
 
   def load_state(self, state: dict) -> None:
     for t in self.tasks:
       if t in state.get("history", {}):
         self.history[t] = [tuple(x) for x in state["history"][t]]
         self.rolling[t] = list(state["rolling"][t])
+      if t in state.get("pass_rate", {}):
+        self.pass_rate[t] = [float(x) for x in state["pass_rate"][t]]

@@ -25,7 +25,7 @@ from rf_jax import probes as probes_lib
 from rf_jax import tasks as tasks_lib
 from rf_jax.config import names as split_names
 from rf_jax.errors import ConfigError
-from rf_jax.greedy import GreedyEvaluator
+from rf_jax.greedy import GreedyEvaluator, scratchpad_of
 from rf_jax.plugins import import_modules
 from rf_jax.probes.base import Context, fmt
 from rf_jax.runs import load_run
@@ -51,7 +51,8 @@ def decode(ctx: Context, active: list[probes_lib.Probe]) -> dict[str, dict]:
   if items:
     run = ctx.run
     res = GreedyEvaluator(items, run.graphdef, run.mesh, run.vocab,
-                          bool(run.config.data.use_trace)).results(run.params)
+                          bool(run.config.data.use_trace),
+                          scratchpad=scratchpad_of(run.config)).results(run.params)
     for (name, key), r in res.items():
       out[name][key] = r
   return out

@@ -28,14 +28,44 @@ def _round_up(n: int, k: int) -> int:
   return -(-n // k) * k
 
 
-def answer_text(vocab: Vocab, ids, use_trace: bool) -> str:
-  """The scored part of a generation: up to <eos>, after the last <ans> if traces are on."""
+def answer_text(vocab: Vocab, ids, use_trace: bool, scratchpad: int = 0) -> str:
+  """The scored part of a generation: up to <eos>; after the first <ans> with a scratchpad
+  (nothing if it wrote none), after the last <ans> if traces are on."""
   ids = [int(i) for i in ids]
   if vocab.eos_id in ids:
     ids = ids[:ids.index(vocab.eos_id)]
+  if scratchpad:
+    return vocab.decode(ids[ids.index(vocab.ans_id) + 1:]) if vocab.ans_id in ids else ""
   if use_trace and vocab.ans_id in ids:
     ids = ids[len(ids) - ids[::-1].index(vocab.ans_id):]
   return vocab.decode(ids)
+
+
+def scratchpad_of(config) -> int:
+  """The scratchpad a run's model writes before its answers (rl.scratchpad; 0 in runs saved
+  before there was one)."""
+  return int(config.get("rl", {}).get("scratchpad", 0))
+
+
+def scratchpad_tokens(scratchpad: int) -> int:
+  """Tokens a scratchpad adds to a generation: its own and the <ans> that closes it."""
+  return scratchpad + 1 if scratchpad else 0
+
+
+def raw_text(vocab: Vocab, ids) -> str:
+  """Everything a generation wrote up to <eos>, with each <ans> shown (where a trace or a
+  scratchpad ends)."""
+  ids = [int(i) for i in ids]
+  if vocab.eos_id in ids:
+    ids = ids[:ids.index(vocab.eos_id)]
+  parts, part = [], []
+  for i in ids + [vocab.ans_id]:
+    if i == vocab.ans_id:
+      parts.append(vocab.decode(part))
+      part = []
+    else:
+      part.append(i)
+  return vocab.tokens[vocab.ans_id].join(parts)
 
 
 @dataclasses.dataclass
@@ -49,8 +79,9 @@ class GreedyEvaluator:
   """Decodes a fixed list of items (bucketed by prompt length) and scores them."""
 
   def __init__(self, items: list[Item], graphdef, mesh, vocab: Vocab, use_trace: bool,
-               bucket: int = 32):
+               bucket: int = 32, scratchpad: int = 0):
     self.items, self.vocab, self.use_trace, self.mesh = items, vocab, use_trace, mesh
+    self.scratchpad = scratchpad
     self._sh = batch_sharding(mesh)
     rows_mult = data_parallel_size(mesh) * jax.process_count()
     prompts = [encode_prompt(vocab, it.example.prompt) for it in items]
@@ -63,11 +94,11 @@ class GreedyEvaluator:
       rows += [[vocab.bos_id]] * (_round_up(len(rows), rows_mult) - len(rows))
       tokens, mask = left_pad(rows, P, vocab.pad_id)
       max_new = _round_up(max(len(encode_target(vocab, items[i].example, use_trace))
-                              for i in idx), 8)
+                              for i in idx) + scratchpad_tokens(scratchpad), 8)
       self._buckets.append((idx, tokens, mask, max_new))
     self._decode = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
         functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=vocab.allowed(),
-                          eos_id=vocab.eos_id),
+                          eos_id=vocab.eos_id, think=scratchpad, ans_id=vocab.ans_id),
         in_shardings=(None, self._sh, self._sh, None), out_shardings=self._sh))
 
   def generate(self, params) -> list[str]:
@@ -78,7 +109,7 @@ class GreedyEvaluator:
                                     jax.device_put(mask, self._sh), jax.random.key(0))
         out = np.asarray(multihost_utils.process_allgather(out, tiled=True))
         for row, i in enumerate(idx):
-          texts[i] = answer_text(self.vocab, out[row], self.use_trace)
+          texts[i] = answer_text(self.vocab, out[row], self.use_trace, self.scratchpad)
     return texts
 
   def results(self, params) -> dict[tuple, dict[str, float]]:
@@ -108,9 +139,10 @@ def task_items(task_names, levels, n_per: int, seed: int) -> list[Item]:
 class TrainingEvaluator:
   """The trainer's periodic eval: exact match per task and level, as flat metrics."""
 
-  def __init__(self, task_names, levels, n_per, seed, vocab, use_trace, graphdef, mesh):
+  def __init__(self, task_names, levels, n_per, seed, vocab, use_trace, graphdef, mesh,
+               scratchpad: int = 0):
     self._eval = GreedyEvaluator(task_items(task_names, levels, n_per, seed), graphdef, mesh,
-                                 vocab, use_trace)
+                                 vocab, use_trace, scratchpad=scratchpad)
 
   def __call__(self, params) -> dict[str, float]:
     res = self._eval.results(params)

@@ -24,7 +24,8 @@ FINITE = ("loss", "grad_norm")
 # (metric, console label, format) of the step line, in order, when present.
 CONSOLE = (("train/loss", "loss", ".4f"), ("train/token_accuracy", "tok-acc", ".3f"),
            ("train/reward", "reward", ".3f"), ("train/pass@1", "pass@1", ".3f"),
-           ("train/zero_variance_groups", "zero-var", ".2f"))
+           ("train/zero_variance_drawn", "zero-var drawn", ".2f"),
+           ("train/zero_variance_groups", "zero-var", ".2f"), ("train/entropy", "entropy", ".2f"))
 
 
 def is_due(every: int, step: int, total: int) -> bool:
@@ -33,16 +34,20 @@ def is_due(every: int, step: int, total: int) -> bool:
 
 
 class StopSignal:
-  """Why the loop should stop early: SIGTERM (preemption: save and exit) or the wall-clock
-  budget `train.time_budget_s` (finish normally: evaluate, save, report).
+  """Why the loop should stop early: SIGTERM (preemption: save and exit), the wall-clock
+  budget `train.time_budget_s` or the budget of counted training FLOPs `train.flop_budget`
+  (both finish normally: evaluate, save, report). The time counts from this process's
+  start, the FLOPs over the whole run (`spent` is what earlier processes of it counted).
 
   With several processes, they agree every `sync_every` steps (any one signalled stops
   all), so every process saves the same step.
   """
-  REASONS = ("", "budget", "signal")
+  REASONS = ("", "budget", "signal", "flops")
 
-  def __init__(self, sync_every: int, budget_s: float = 0.0):
+  def __init__(self, sync_every: int, budget_s: float = 0.0, flop_budget: float = 0.0,
+               spent: float = 0.0):
     self._flag = False
+    self._flops, self._flop_budget = spent, flop_budget
     self._sync_every = max(1, sync_every)
     self._deadline = time.time() + budget_s if budget_s > 0 else None
     self._previous = signal.signal(signal.SIGTERM, self._handle)
@@ -50,8 +55,13 @@ class StopSignal:
   def _handle(self, signum, frame):
     self._flag = True
 
+  def spent(self, flops: float) -> None:
+    self._flops += flops
+
   def check(self, step: int) -> str:
     local = 2 if self._flag else int(self._deadline is not None and time.time() > self._deadline)
+    if not local and self._flop_budget > 0 and self._flops >= self._flop_budget:
+      local = 3
     if jax.process_count() > 1:
       if step % self._sync_every:
         return ""
@@ -66,7 +76,8 @@ class StepLog:
   """Per-step metrics -> curriculum updates, interval averages, console and writer."""
 
   def __init__(self, writer: MetricWriter, curriculum: Curriculum, task_names, log_every: int,
-               total_steps: int, start: int, peak_flops_total: float, skip_nonfinite: int = 0):
+               total_steps: int, start: int, peak_flops_total: float, flops_total: float = 0.0,
+               skip_nonfinite: int = 0):
     self.skip_nonfinite, self.nonfinite = skip_nonfinite, 0
     self.writer, self.curriculum, self.task_names = writer, curriculum, tuple(task_names)
     self.log_every, self.total, self.start = log_every, total_steps, start
@@ -76,6 +87,7 @@ class StepLog:
     self._interval: list[dict] = []
     self._once: dict[str, float] = {}
     self._exact = np.zeros((len(self.task_names), 2))
+    self.flops_total = flops_total  # counted training FLOPs of the run (saved with checkpoints)
 
   def note(self, scalars: dict) -> None:
     """Scalars to log once, with the next logged step (compile time, memory)."""
@@ -92,6 +104,12 @@ class StepLog:
       pending, self._pending = self._pending, None
       self._finish(*pending)
 
+  def close_interval(self, step: int) -> None:
+    """Reports the steps since the last report (a run stopped early ends mid-interval)."""
+    self.flush()
+    if self._interval:
+      self._report(step)
+
   def record(self, step: int, scalars: dict) -> None:
     self.writer.write(step, scalars)
     self.last.update(scalars)
@@ -105,6 +123,7 @@ class StepLog:
       if exact is not None:
         self._update_curriculum(step, np.asarray(exact), np.asarray(count))
       self._interval.append(host)
+    self.flops_total += flops  # a skipped step was computed all the same
     if step == self.start + 1:
       self.speed.start(step)  # the first step includes compilation: not timed
     else:
@@ -133,10 +152,21 @@ class StepLog:
     self._exact[:, 0] += exact.sum(axis=1)
     self._exact[:, 1] += count.sum(axis=1)
 
+  def _update_mfu(self) -> dict[str, float]:
+    """The update's own MFU, for objectives that report `update_flops` and `update_s` (reward
+    steps, whose whole-loop MFU also pays for sampling and scoring)."""
+    steps = [x for x in self._interval if "update_flops" in x and "update_s" in x]
+    seconds = sum(x["update_s"] for x in steps)
+    if not steps or seconds <= 0:
+      return {}
+    return {"perf/mfu_update": sum(x["update_flops"] for x in steps) / seconds / self.speed.peak}
+
   def _report(self, step: int) -> None:
     keys = sorted({k for x in self._interval for k in x})  # objectives may switch mid-interval
     avg = {f"train/{k}": float(np.mean([x[k] for x in self._interval if k in x])) for k in keys}
     avg.update(self.speed.report(step))
+    avg.update(self._update_mfu())
+    avg["perf/train_flops"] = self.flops_total
     avg.update(self._once)
     for i, name in enumerate(self.task_names):
       if self._exact[i, 1]:
@@ -154,6 +184,8 @@ def step_line(step: int, total: int, avg: dict) -> str:
     if key in avg:
       line += f" | {label} {avg[key]:{fmt}}"
   if "perf/tokens_per_s" in avg:
-    line += (f" | {avg['perf/tokens_per_s']:,.0f} tok/s | MFU {100 * avg['perf/mfu']:.1f}%"
-             f" | ETA {format_duration(avg['perf/eta_s'])}")
+    line += f" | {avg['perf/tokens_per_s']:,.0f} tok/s | MFU {100 * avg['perf/mfu']:.1f}%"
+    if "perf/mfu_update" in avg:
+      line += f" (update {100 * avg['perf/mfu_update']:.1f}%)"
+    line += f" | ETA {format_duration(avg['perf/eta_s'])}"
   return line

@@ -2,8 +2,8 @@
 task's partial-credit `score`, normalise rewards within the group, and take a token-level
 clipped policy-gradient step.
 
-Pure pieces (jitted by the caller): `completion_batch`, `token_logprobs`, `pg_loss`,
-`rl_step`. Host pieces: `group_advantages` (numpy) and the scorer, which runs Python task
+Pure pieces (jitted by the caller): `token_logprobs`, `pg_loss`, `rl_step`; the update's
+rows are built on the host by rf_jax/rl_rows.py. Host pieces: `group_advantages` (numpy) and the scorer, which runs Python task
 code between the jitted rollout and the jitted update.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from rf_jax.sampling import allowed_logits
+from rf_jax.sampling import allowed_logits, think_logits
 
-ADVANTAGES = ("grpo", "rloo", "mean")
+ADVANTAGES = ("grpo", "rloo", "mean", "batch")  # batch: rloo over a step's family and level
 CREDITS = ("sequence", "token")
 
 
@@ -68,59 +68,62 @@ def token_advantages(rewards: list[np.ndarray], group_size: int, n: int,
   return adv.reshape(B, n).astype(np.float32)
 
 
-def completion_batch(prompt_BP, prompt_mask_BP, completion_BN, eos_id: int) -> dict:
-  """Teacher-forcing rows for left-padded prompts + sampled completions.
-
-  `action_mask` marks the completion tokens the policy chose, up to and including the
-  first <eos>; those are the actions the gradient and the metrics count.
-  """
-  B, P = prompt_BP.shape
-  N = completion_BN.shape[1]
-  tokens = jnp.concatenate([prompt_BP, completion_BN], axis=1)
-  seg = jnp.concatenate([prompt_mask_BP, jnp.ones((B, N), prompt_mask_BP.dtype)], axis=1)
-  pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
-  is_eos = completion_BN == eos_id
-  before_eos = jnp.cumsum(is_eos, axis=1) - is_eos == 0  # up to and including the first <eos>
-  action = jnp.concatenate([jnp.zeros((B, P - 1), bool), before_eos], axis=1)
-  return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:], "positions": pos[:, :-1],
-          "segment_ids": seg[:, :-1].astype(jnp.int32),
-          "action_mask": action.astype(jnp.float32)}
-
-
-def token_logprobs(params, graphdef, batch, allowed):
-  """(log-prob of each target, entropy of each position's distribution), both [B, T]."""
+def token_logprobs(params, graphdef, batch, allowed, eos_id: int = -1):
+  """(log-prob of each target, entropy of each position's distribution), both [B, T], under
+  the distribution the sampler drew from: where `batch["no_stop"]` is set (a scratchpad
+  before its <ans>), <eos> was not allowed."""
   model = nnx.merge(graphdef, params)
-  logits = model(batch["inputs"], batch["positions"], batch["segment_ids"])
-  logp_all = jax.nn.log_softmax(allowed_logits(logits, allowed), axis=-1)
+  logits = allowed_logits(model(batch["inputs"], batch["positions"], batch["segment_ids"]),
+                          allowed)
+  if "no_stop" in batch:
+    logits = think_logits_rows(logits, batch["no_stop"], eos_id)
+  logp_all = jax.nn.log_softmax(logits, axis=-1)
   logp = jnp.take_along_axis(logp_all, batch["targets"][..., None], axis=-1)[..., 0]
   entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
   return logp, entropy
 
 
+def think_logits_rows(logits_BTV, no_stop_BT, eos_id: int):
+  """`sampling.think_logits` at every position of a batch of rows."""
+  B, T, V = logits_BTV.shape
+  out = think_logits(logits_BTV.reshape(B * T, V), ~no_stop_BT.reshape(-1).astype(bool), eos_id)
+  return out.reshape(B, T, V)
+
+
+def entropy_term(entropy_BT, mask_BT, coef: float, target: float):
+  """What the loss adds for entropy, averaged over the actions. Without a target, a bonus
+  (-coef * H) that pulls every policy toward uniform; with one, a hinge per action
+  (coef * max(target - H_t, 0)) that acts only where the policy has become more certain than
+  the target, so a collapsing choice is pushed back to exploring while the rest of the
+  policy is left alone. Per action, not on the mean: a mean can stay high on tokens that do
+  not matter (where to stop) while the answer token has collapsed."""
+  n = jnp.maximum(mask_BT.sum(), 1.0)
+  if target > 0:
+    return coef * (jnp.maximum(target - entropy_BT, 0.0) * mask_BT).sum() / n
+  return -coef * (entropy_BT * mask_BT).sum() / n
+
+
 def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float,
-            entropy_coef: float = 0.0):
+            entropy_coef: float = 0.0, entropy_target: float = 0.0, eos_id: int = -1):
   """Token-level clipped policy-gradient loss (PPO form), optionally with a k3 KL penalty.
 
-  batch: completion_batch(...) plus "advantages" [B], and "old_logp" [B, T] when the batch
-  is reused for several updates (ratio != 1), "ref_logp" [B, T] when kl_coef > 0. Without
-  old_logp the ratio is exp(logp - stop_gradient(logp)) = 1, so the gradient is REINFORCE:
-  -sum_t A * grad log p(a_t) / #actions.
+  batch: rows from rf_jax.rl_rows (targets, `action_mask`, per-target `advantages`), plus
+  "old_logp" [B, T] when the batch is reused for several updates (ratio != 1) and
+  "ref_logp" [B, T] when kl_coef > 0. Without old_logp the ratio is
+  exp(logp - stop_gradient(logp)) = 1, so the gradient is REINFORCE:
+  -sum_t A_t * grad log p(a_t) / #actions.
   """
-  logp, entropy = token_logprobs(params, graphdef, batch, allowed)
-  mask = batch["action_mask"]
+  logp, entropy = token_logprobs(params, graphdef, batch, allowed, eos_id)
+  mask = batch["action_mask"].astype(jnp.float32)
   n = jnp.maximum(mask.sum(), 1.0)
   old = batch.get("old_logp", jax.lax.stop_gradient(logp))
   ratio = jnp.exp(logp - old)
   adv = batch["advantages"]
-  if adv.ndim == 1:  # one advantage per sample, shared by its tokens
-    adv = adv[:, None]
-  else:  # one per completion token: the prompt's positions get none
-    adv = jnp.pad(adv, [(0, 0), (logp.shape[1] - adv.shape[1], 0)])
   obj = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
   mean_entropy = (entropy * mask).sum() / n
-  # The entropy bonus keeps a from-scratch policy exploring: a collapsed group (all samples
-  # alike) has equal rewards and so no policy gradient at all.
-  loss = -(obj * mask).sum() / n - entropy_coef * mean_entropy
+  # A collapsed group (all samples alike) has equal rewards and so no policy gradient at
+  # all: the entropy term keeps a from-scratch policy exploring.
+  loss = -(obj * mask).sum() / n + entropy_term(entropy, mask, entropy_coef, entropy_target)
   aux = {"entropy": mean_entropy,
          "clip_fraction": ((jnp.abs(ratio - 1) > clip_eps) * mask).sum() / n}
   if kl_coef > 0:
@@ -131,26 +134,27 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   return loss, aux
 
 
-def rl_step(state, prompt_BP, prompt_mask_BP, completion_BN, advantages_B, nt_batch=None, *,
-            graphdef, tx, allowed, eos_id: int, clip_eps: float, kl_coef: float,
-            entropy_coef: float = 0.0, updates: int = 1, nt_weight: float = 0.0, nt_loss=None):
-  """`updates` optimizer steps on one batch of rollouts; the train step counter moves by 1.
+def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, clip_eps: float,
+            kl_coef: float, entropy_coef: float = 0.0, entropy_target: float = 0.0,
+            updates: int = 1, nt_weight: float = 0.0, nt_loss=None):
+  """`updates` optimizer steps on one batch of rollout rows (rf_jax.rl_rows); the train step
+  counter moves by 1.
 
   With `nt_batch`, each update minimises (1 - nt_weight) * pg_loss + nt_weight * next-token
   loss (the `mixed` objective). With more than one update the first update's log-probs are
   the behaviour policy of the PPO ratio.
   """
-  batch = completion_batch(prompt_BP, prompt_mask_BP, completion_BN, eos_id)
-  batch["advantages"] = advantages_B
+  batch = dict(rows)
   if updates > 1:
     batch["old_logp"] = jax.lax.stop_gradient(
-        token_logprobs(state["params"], graphdef, batch, allowed)[0])
+        token_logprobs(state["params"], graphdef, batch, allowed, eos_id)[0])
   if kl_coef > 0:
-    batch["ref_logp"] = token_logprobs(state["ref_params"], graphdef, batch, allowed)[0]
+    batch["ref_logp"] = token_logprobs(state["ref_params"], graphdef, batch, allowed, eos_id)[0]
 
   def total(params):
     loss, aux = pg_loss(params, graphdef, batch, allowed=allowed, clip_eps=clip_eps,
-                        kl_coef=kl_coef, entropy_coef=entropy_coef)
+                        kl_coef=kl_coef, entropy_coef=entropy_coef,
+                        entropy_target=entropy_target, eos_id=eos_id)
     aux["pg_loss"] = loss
     if nt_batch is not None:
       nt, nt_aux = nt_loss(params, graphdef, nt_batch)
@@ -164,5 +168,4 @@ def rl_step(state, prompt_BP, prompt_mask_BP, completion_BN, advantages_B, nt_ba
     delta, opt_state = tx.update(grads, opt_state, params)
     params = optax.apply_updates(params, delta)
   aux["grad_norm"] = optax.global_norm(grads)
-  aux["response_tokens"] = batch["action_mask"].sum() / batch["action_mask"].shape[0]
   return {**state, "params": params, "opt_state": opt_state, "step": state["step"] + 1}, aux

@@ -49,12 +49,27 @@ def choose(logits_BV, rng, valid_vocab, temperature: float, top_k: int):
   return jax.random.categorical(rng, logits_BV, axis=-1).astype(jnp.int32)
 
 
-def sample(params, prompt_BP, prompt_mask_BP, rng, *, graphdef, max_new: int, valid_vocab,
-           eos_id: int, temperature: float = 0.0, top_k: int = 0, cache_len: int = 0):
+def think_logits(logits_BV, answered_B, eos_id: int):
+  """The scratchpad's first rule: a row that has not written <ans> yet may not stop."""
+  is_eos = jnp.arange(logits_BV.shape[-1]) == eos_id
+  return jnp.where(is_eos & ~answered_B[:, None], -1e9, logits_BV)
+
+
+def think_token(tok_B, i, answered_B, think: int, ans_id: int):
+  """The scratchpad's second rule: at completion index `think` a row without <ans> gets one."""
+  return jnp.where((i == think) & ~answered_B, ans_id, tok_B)
+
+
+def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, *, graphdef, max_new: int, valid_vocab,
+           eos_id: int, temperature: float = 0.0, top_k: int = 0, cache_len: int = 0,
+           think: int = 0, ans_id: int = -1):
   """Generates [B, max_new] tokens; after a row's <eos> the row holds <eos>.
 
   The cache has `cache_len` slots (default: prompt + max_new, or the attention window if
-  smaller). The loop stops early once every row has produced <eos>.
+  smaller). The loop stops early once every row has produced <eos>. With `think` = K > 0
+  each row has a scratchpad: up to K tokens of its own, then `ans_id` (written by the
+  model, or forced at index K), then the answer (`think_logits`, `think_token`). With
+  `limit_B`, row b writes at most limit_B[b] tokens (the rest of its row holds <eos>).
   """
   B, P = prompt_BP.shape
   model = nnx.merge(graphdef, params)
@@ -72,26 +87,36 @@ def sample(params, prompt_BP, prompt_mask_BP, rng, *, graphdef, max_new: int, va
   for start in range(0, P, chunk):
     part = slice(start, start + chunk)
     logits, cache = model(prompt_BP[:, part], pos[:, part], seg[:, part], cache)
+  def pick(logits_BV, i, answered, key):
+    if not think:
+      return choose(logits_BV, key, valid_vocab, temperature, top_k)
+    tok = choose(think_logits(logits_BV, answered, eos_id), key, valid_vocab, temperature, top_k)
+    return think_token(tok, i, answered, think, ans_id)
+
   rng, key = jax.random.split(rng)
-  first = choose(logits[:, -1], key, valid_vocab, temperature, top_k)
+  answered = jnp.zeros((B,), bool) if think else jnp.ones((B,), bool)
+  first = pick(logits[:, -1], 0, answered, key)
   out = jnp.full((B, max_new), eos_id, jnp.int32).at[:, 0].set(first)
 
   def cond(carry):
-    i, _, _, done, _ = carry
+    i, _, _, done, _, _ = carry
     return (i < max_new) & ~jnp.all(done)
 
   def body(carry):
-    i, cache, out, done, rng = carry
+    i, cache, out, done, answered, rng = carry
     tok = jax.lax.dynamic_slice_in_dim(out, i - 1, 1, axis=1)
     step_pos = (n_real + i - 1)[:, None]
     logits, cache = model(tok, step_pos, jnp.ones_like(tok), cache)
     rng, key = jax.random.split(rng)
-    nxt = choose(logits[:, -1], key, valid_vocab, temperature, top_k)
+    nxt = pick(logits[:, -1], i, answered, key)
     nxt = jnp.where(done, eos_id, nxt)
     out = jax.lax.dynamic_update_slice_in_dim(out, nxt[:, None], i, axis=1)
-    return i + 1, cache, out, done | (nxt == eos_id), rng
+    done = done | (nxt == eos_id) | (i + 1 >= limit)
+    return i + 1, cache, out, done, answered | (nxt == ans_id), rng
 
-  carry = (jnp.int32(1), cache, out, first == eos_id, rng)
+  limit = jnp.full((B,), max_new, jnp.int32) if limit_B is None else limit_B
+  carry = (jnp.int32(1), cache, out, (first == eos_id) | (limit <= 1),
+           answered | (first == ans_id), rng)
   return jax.lax.while_loop(cond, body, carry)[2]
 
 

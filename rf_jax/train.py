@@ -73,8 +73,8 @@ def build_model(config, vocab: Vocab, mesh, keeps_reference: bool) -> Model:
 
 
 def restore_or_init(config, model: Model, mesh, vocab: Vocab, inputs: Inputs, ckpt, writer):
-  """(start step, state, data iterator, lineage): resume this workdir, else start from the
-  `init_from` checkpoint (parameters only), else from scratch."""
+  """(start step, state, data iterator, lineage, training FLOPs counted so far): resume this
+  workdir, else start from the `init_from` checkpoint (parameters only), else from scratch."""
   data_iter = inputs.iterator(config, jax.process_index(), jax.process_count())
 
   def on_meta(meta):
@@ -90,7 +90,7 @@ def restore_or_init(config, model: Model, mesh, vocab: Vocab, inputs: Inputs, ck
     if not ckpt.has_data_for_this_process(start):
       writer.console(f"checkpoint written by another process count: data resumes at batch {start}")
       data_iter = inputs.iterator(config, jax.process_index(), jax.process_count(), start)
-    return start, state, data_iter, meta.get("lineage", [])
+    return start, state, data_iter, meta.get("lineage", []), float(meta.get("train_flops", 0.0))
   if config.init_from:
     fresh = init_params(model.config, mesh, model.rules, config.seed)
     params, lineage = handoff.init_params(config.init_from, model.abs_params, fresh, vocab, mesh)
@@ -98,9 +98,9 @@ def restore_or_init(config, model: Model, mesh, vocab: Vocab, inputs: Inputs, ck
     writer.console(f"initialised from {src['workdir']} step {src['step']} (phase {src['phase']}); "
                    f"vocabulary {vocab.size} tokens, optimizer fresh")
     state = with_reference(state_from_params(params, model.tx, mesh), model, mesh)
-    return 0, state, data_iter, lineage
+    return 0, state, data_iter, lineage, 0.0
   state = init_state(model.config, model.tx, mesh, model.rules, config.seed)
-  return 0, with_reference(state, model, mesh), data_iter, []
+  return 0, with_reference(state, model, mesh), data_iter, [], 0.0
 
 
 def with_reference(state: dict, model: Model, mesh) -> dict:
@@ -116,7 +116,8 @@ def build_evaluators(config, inputs: Inputs, vocab: Vocab, model: Model, mesh) -
   t, out = config.train, []
   if t.eval_levels:
     out.append(TrainingEvaluator(inputs.eval_names, tuple(t.eval_levels), t.eval_examples,
-                                 config.seed, vocab, config.data.use_trace, model.graphdef, mesh))
+                                 config.seed, vocab, config.data.use_trace, model.graphdef, mesh,
+                                 scratchpad=config.rl.scratchpad))
   if inputs.val_rows is not None:
     out.append(TextEvaluator(inputs.val_rows, model.graphdef, mesh, vocab.byte_lengths,
                              t.batch_size, vocab.allowed()))
@@ -158,10 +159,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   objective_cls = objectives.get(config)
   model = build_model(config, vocab, mesh, objective_cls.keeps_reference(config))
   ckpt = Checkpointer(str(workdir_path), t.keep_checkpoints, t.async_checkpoint)
-  start, state, data_iter, lineage = restore_or_init(config, model, mesh, vocab, inputs, ckpt, writer)
+  start, state, data_iter, lineage, flops = restore_or_init(config, model, mesh, vocab, inputs,
+                                                            ckpt, writer)
   peak, peak_src = peak_flops_per_device(t.peak_flops)
   log = StepLog(writer, inputs.curriculum, inputs.task_names, t.log_every, t.steps, start,
-                peak * jax.device_count(), int(t.get("skip_nonfinite", 0)))
+                peak * jax.device_count(), flops, int(t.get("skip_nonfinite", 0)))
   objective = objective_cls(objectives.Context(
       config, mesh, model.config, model.graphdef, model.tx, model.schedule, model.shardings,
       vocab, inputs.mixture, inputs.curriculum,
@@ -178,7 +180,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     writer.console(f"text: {inputs.source!r}; validation {len(inputs.val_rows['inputs'])} rows")
   meta = lambda step: to_json({
       "config": config.to_dict(), "vocab": vocab.to_json(), "phase": config.phase, "step": step,
-      "metrics": log.last, "curriculum": inputs.curriculum.state(), "lineage": lineage})
+      "metrics": log.last, "curriculum": inputs.curriculum.state(), "lineage": lineage,
+      "train_flops": log.flops_total})
   if lineage and start == 0 and t.checkpoint_every and 0 not in ckpt.all_steps():
     ckpt.save(0, state, data_iter, meta(0))  # the handoff point, inspectable and resumable
   # --- loop ------------------------------------------------------------------------------
@@ -198,9 +201,12 @@ def train_loop(t, objective, state, start: int, log: StepLog, evaluators, ckpt, 
                meta) -> tuple[int, str]:
   """Steps from `start` to `t.steps` (or an early stop), evaluating and saving on schedule;
   returns (the last step, why it stopped early or "")."""
-  stop, step, stopped = StopSignal(t.preemption_sync_every, t.time_budget_s), start, ""
+  stop = StopSignal(t.preemption_sync_every, t.time_budget_s, t.get("flop_budget", 0.0),
+                    spent=log.flops_total)
+  step, stopped = start, ""
   while step < t.steps and not (stopped := stop.check(step)):
     state, metrics, flops = objective.step(state, step)
+    stop.spent(flops)
     step += 1
     log.add(step, metrics, flops)  # reads step N-1's metrics now that step N is dispatched
     if evaluators and is_due(t.eval_every, step, t.steps):
@@ -209,13 +215,15 @@ def train_loop(t, objective, state, start: int, log: StepLog, evaluators, ckpt, 
     if is_due(t.checkpoint_every, step, t.steps):
       log.flush()  # the curriculum must have seen every step it saves
       save_finite(ckpt, step, state, data_iter, meta)
-  log.flush()
+  log.close_interval(step)
   stop.restore()
   if stopped == "signal":
     log.writer.console(f"SIGTERM: saving step {step} and exiting")
   else:
     if stopped == "budget":
       log.writer.console(f"time budget train.time_budget_s={t.time_budget_s:g} reached at step {step}")
+    if stopped == "flops":
+      log.writer.console(f"FLOP budget train.flop_budget={t.flop_budget:.3g} reached at step {step}")
     if evaluators and step > start and not is_due(t.eval_every, step, t.steps):
       evaluate(evaluators, state["params"], step, log, t.eval_levels)
   if step > start and step not in ckpt.all_steps():

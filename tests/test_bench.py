@@ -37,3 +37,16 @@ def test_benchmark_presets_have_their_sizes(preset, lo, hi):
   _, params = abstract_model(model_config(config, phase1_vocab()), mesh, mesh_rules(config))
   assert lo < sum(x.size for x in jax.tree.leaves(params)) < hi
   assert config.model.d_model // config.model.n_heads == 128
+
+
+def test_rl_bench_compares_packed_rows_with_the_padded_step():
+  config = config_lib.load(f"{ROOT}/configs/phase1.py:tiny")
+  config.mesh.shape = (1, 1, 1)
+  config.rl.update(prompts=4, group_size=2)
+  s = bench.Setup(config)
+  arms = bench.bench_rl(s, peak=1e11, steps=2)
+  assert list(arms) == ["padded", "packed"]
+  padded, packed = arms["padded"], arms["packed"]
+  assert packed["update_tokens"] < padded["update_tokens"]  # packing drops the padding
+  for x in arms.values():
+    assert 0 < x["mfu"] and 0 < x["mfu_update"] and x["step_s"] > x["update_s"] > 0

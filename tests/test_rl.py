@@ -10,7 +10,8 @@ import pytest
 from rf_jax.curriculum import Curriculum
 from rf_jax.data.tasks import TaskMixture
 from rf_jax.model import ModelConfig
-from rf_jax.rl import completion_batch, group_advantages, pg_loss, token_logprobs
+from rf_jax.rl import group_advantages, pg_loss, token_logprobs
+from rf_jax.rl_rows import make_samples, padded_rows
 from rf_jax.objectives.policy_gradient import RLTrainer, draw_prompts
 from rf_jax.train_state import (abstract_model, init_params, init_state, make_optimizer, make_schedule,
                                 mesh_rules, model_config, state_shardings)
@@ -47,15 +48,21 @@ def _tiny():
   comp = rng.integers(3, 16, (B, N)).astype(np.int32)
   comp[1, 1] = EOS  # completions that stop early: tokens after <eos> are not actions
   comp[2, 0] = EOS
-  batch = completion_batch(jnp.asarray(prompt), jnp.asarray(pmask), jnp.asarray(comp), EOS)
-  return graphdef, params, batch
+  prompts = [list(p[m > 0]) for p, m in zip(prompt, pmask)]
+  return graphdef, params, prompts, comp
+
+
+def _rows(prompts, comp, adv):
+  """The update's rows for per-sample advantages `adv`, one padded row per sample."""
+  rows = padded_rows(make_samples(prompts, comp, np.asarray(adv, np.float32), EOS), 5, 4, 0)
+  return {k: jnp.asarray(v) for k, v in rows.items()}
 
 
 @pytest.mark.slow
 def test_policy_gradient_equals_hand_computed_reinforce():
-  graphdef, params, batch = _tiny()
+  graphdef, params, prompts, comp = _tiny()
   adv = jnp.asarray([1.0, -0.5, 2.0, 0.0, -1.5, 0.7])
-  batch = {**batch, "advantages": adv}
+  batch = _rows(prompts, comp, adv)
   allowed = 16
   grad = jax.grad(lambda p: pg_loss(p, graphdef, batch, allowed=allowed, clip_eps=0.2,
                                     kl_coef=0.0)[0])(params)
@@ -75,9 +82,9 @@ def test_policy_gradient_equals_hand_computed_reinforce():
 
 
 def test_equal_reward_group_gives_zero_gradient():
-  graphdef, params, batch = _tiny()
+  graphdef, params, prompts, comp = _tiny()
   adv = group_advantages(np.full((2, 3), 0.75), "grpo").reshape(-1)
-  batch = {**batch, "advantages": jnp.asarray(adv)}
+  batch = _rows(prompts, comp, adv)
   grad = jax.grad(lambda p: pg_loss(p, graphdef, batch, allowed=16, clip_eps=0.2,
                                     kl_coef=0.0)[0])(params)
   for g in jax.tree.leaves(grad):
@@ -98,7 +105,7 @@ def _rl_metrics(shape, steps=3):
   state = init_state(mcfg, tx, mesh, rules, seed=0)
   names = ("parity", "dyck")
   trainer = RLTrainer(rl, TaskMixture.build(names, None, (1, 1)), Curriculum(names, 1, 1), vocab,
-                      graphdef, mesh, tx, shardings, 0, False, 4)
+                      graphdef, mcfg, mesh, tx, shardings, 0, False, 4)
   out = []
   for s in range(steps):
     state, m = trainer(state, s)

@@ -19,7 +19,10 @@ import sys
 from typing import Any, Iterable, Sequence
 
 from rf_jax import config as config_lib
+from rf_jax import objectives
 from rf_jax.errors import ConfigError
+from rf_jax.train_state import model_config
+from rf_jax.vocab import phase1_vocab, text_vocab
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +40,19 @@ class Phase:
     """The phase's ConfigDict under the experiment-wide `preset`, overrides applied."""
     cfg = config_lib.load(with_preset(self.config, preset))
     return config_lib.override(cfg, typed(cfg, self.overrides))
+
+
+def planned_cost(config) -> tuple[float, float]:
+  """(packed-row tokens, training FLOPs) of one step of a phase config, from its objective.
+
+  The vocabulary is the phase's layout; a sentencepiece phase is counted as bytes, since its
+  pieces are only known once trained."""
+  vocab = phase1_vocab() if config.data.tokenizer == "chars" else text_vocab("bytes")
+  return objectives.planned_cost(config, model_config(config, vocab))
+
+
+def planned_flops(config) -> float:
+  return planned_cost(config)[1]
 
 
 def with_preset(spec: str, preset: str) -> str:

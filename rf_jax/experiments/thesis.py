@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from rf_jax import config as config_lib
-from rf_jax import objectives, probes
+from rf_jax import probes
 from rf_jax.checkpoint import absolute
 from rf_jax.config import names
 from rf_jax.distributed import initialize
@@ -39,8 +39,6 @@ from rf_jax.errors import ConfigError
 from rf_jax.evaluate import evaluate_run
 from rf_jax.experiments import phases as phases_lib, pipeline, report as report_lib
 from rf_jax.experiments.phases import Phase
-from rf_jax.train_state import model_config
-from rf_jax.vocab import phase1_vocab, text_vocab
 
 # The built-in probes' headline metrics (rf_jax.probes.headline), then the arm's cost.
 METRICS = probes.metric_names() + ("train_tflop",)
@@ -69,17 +67,6 @@ class Run(Phase):
     return phases_lib.argv(self.seeded(seed), self.root(root, seed), python=python)
 
 
-def step_cost(config) -> tuple[float, float]:
-  """(packed-row tokens, training FLOPs) of one step of a phase config, from its objective.
-
-  The vocabulary is the phase's layout; a sentencepiece phase is counted as bytes, since its
-  pieces are only known once trained."""
-  vocab = phase1_vocab() if config.data.tokenizer == "chars" else text_vocab("bytes")
-  return objectives.planned_cost(config, model_config(config, vocab))
-
-
-def step_flops(config) -> float:
-  return step_cost(config)[1]
 
 
 def phase_spec(config, file: str, extra: str = "") -> str:
@@ -129,7 +116,7 @@ def plan(config) -> dict[str, list[Run]]:
   unknown = set(wanted) - set(arms)
   if unknown:
     raise ConfigError(f"thesis arms {sorted(unknown)} are unknown; choose from {sorted(arms)}")
-  per_step = lambda p: step_flops(p.load(config.phase_preset))
+  per_step = lambda p: phases_lib.planned_flops(p.load(config.phase_preset))
   ref = {p.name: b[p.name] * per_step(p) for p in arms["reasoning_first"]}
   text, tasks = arms["text_first"]
   ft_flops = b.finetune * per_step(tasks)
@@ -138,7 +125,7 @@ def plan(config) -> dict[str, list[Run]]:
 
   def run(arm, p):
     cfg = p.load(config.phase_preset)
-    steps = max(1, round(share.get((arm, p.name), ref.get(p.name)) / step_flops(cfg)))
+    steps = max(1, round(share.get((arm, p.name), ref.get(p.name)) / phases_lib.planned_flops(cfg)))
     overrides = phases_lib.typed(cfg, {**p.overrides, "train.steps": steps})
     return Run(p.name, phase_spec(config, p.config), p.parent, overrides, arm=arm)
 
@@ -164,11 +151,11 @@ def run_config(run: Run):
 
 def run_tokens(run: Run) -> float:
   """Tokens of packed rows the run trains on (rollout tokens not counted)."""
-  return run.overrides["train.steps"] * step_cost(run_config(run))[0]
+  return run.overrides["train.steps"] * phases_lib.planned_cost(run_config(run))[0]
 
 
 def run_flops(run: Run) -> float:
-  return run.overrides["train.steps"] * step_flops(run_config(run))
+  return run.overrides["train.steps"] * phases_lib.planned_flops(run_config(run))
 
 
 def arm_metrics(root: str, seed: int, runs: list[Run], config) -> dict:

@@ -13,12 +13,13 @@ class Mixed(Objective):
   def __init__(self, ctx: Context):
     super().__init__(ctx)
     self._trainer = make_rl_trainer(ctx, nt_weight=1 - ctx.config.objective.rl_weight)
-    self.tokens, self.flops = (a + b for a, b in zip(rollout_cost(ctx.config.rl, ctx.model),
-                                                     step_cost(ctx.config, ctx.model)))
+    self.nt_tokens, self.nt_flops = step_cost(ctx.config, ctx.model)
 
   def step(self, state, step):
     state, metrics = self._trainer(state, step, self.ctx.next_batch())
-    return state, {**metrics, "tokens": self.tokens}, self.flops
+    metrics["tokens"] += self.nt_tokens
+    metrics["update_flops"] += self.nt_flops
+    return state, metrics, metrics.pop("flops") + self.nt_flops
 
   @staticmethod
   def planned_cost(config, model):

@@ -23,6 +23,7 @@ from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.greedy import answer_text
 from rf_jax.rl import ADVANTAGES, CREDITS, group_advantages, rl_step, token_advantages
+from rf_jax.rl_rows import completion_length, make_samples, packed_rows, padded_rows
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import batch_sharding, data_parallel_size, make_global_batch
 from rf_jax.step import loss_fn
@@ -38,18 +39,52 @@ class Prompt:
   example: tasks_lib.Example
 
 
+@dataclasses.dataclass
+class Group:
+  """One prompt's samples after scoring: what the update and the logs need."""
+  prompt: Prompt
+  prompt_ids: list[int]
+  completions: np.ndarray   # [G, N]
+  limit: int                # tokens a sample could write
+  rewards: np.ndarray       # [G]
+  exact: np.ndarray         # [G]
+  advantages: np.ndarray    # [G, N]: each completion token's advantage
+
+  @property
+  def informative(self) -> bool:
+    """Whether the update learns anything from it (some advantage is not 0)."""
+    return bool(np.abs(self.advantages).max() > 1e-8)
+
+  @property
+  def contrast(self) -> bool:
+    """Whether its samples earned different rewards (else it is a zero-variance group)."""
+    return bool(self.rewards.std() > 1e-8)
+
+
 def draw_prompts(mixture: TaskMixture, curriculum: Curriculum, seed: int, step: int,
-                 n: int) -> list[Prompt]:
-  rng = np.random.default_rng([seed, step, 13])
+                 n: int, round_: int = 0, learnable: bool = False) -> list[Prompt]:
+  """The prompts of one rollout round of `step`: tasks by the mixture's weights (times their
+  levels' learnability with `learnable`), levels by the curriculum."""
+  rng = np.random.default_rng([seed, step, 13] + ([round_] if round_ else []))
   p = mixture.probabilities(step)
+  if learnable:
+    p = p * [curriculum.learnability(t, step).mean() for t in mixture.names]
+    p = p / p.sum()
   out = []
   for k in range(n):
     t = int(rng.choice(len(mixture.names), p=p))
     task = tasks_lib.get(mixture.names[t])
-    level = curriculum.draw(rng, task.name, step)
-    ex = tasks_lib.make_example(task, seed + RL_SEED_OFFSET, step * MAX_EXAMPLES_PER_ROW + k, level)
+    level = (curriculum.draw_learnable if learnable else curriculum.draw)(rng, task.name, step)
+    index = step * MAX_EXAMPLES_PER_ROW + k + round_ * n * 7919
+    ex = tasks_lib.make_example(task, seed + RL_SEED_OFFSET, index, level)
     out.append(Prompt(t, level, ex))
   return out
+
+
+def answer_budget(task, level: int, vocab: Vocab, use_trace: bool, seed: int) -> int:
+  """Tokens the longest answer of a family's level takes (<eos> included), over 64 examples."""
+  return max(len(encode_target(vocab, tasks_lib.make_example(task, seed, i, level), use_trace))
+             for i in range(64))
 
 
 def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, seed: int,
@@ -69,126 +104,248 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
     task = tasks_lib.get(name)
     for i in range(32):
       ex = tasks_lib.make_example(task, seed, i, int(level_range[1]))
-      if len(encode_prompt(vocab, ex.prompt)) > rl.prompt_len:
+      if rl.prompt_len and len(encode_prompt(vocab, ex.prompt)) > rl.prompt_len:
         raise ConfigError(f"a prompt of task {name!r} at level {level_range[1]} has more than "
-                          f"rl.prompt_len={rl.prompt_len} tokens; raise rl.prompt_len")
-      if len(encode_target(vocab, ex, use_trace)) > rl.max_new:
+                          f"rl.prompt_len={rl.prompt_len} tokens; raise rl.prompt_len or set 0")
+      if rl.max_new and len(encode_target(vocab, ex, use_trace)) + rl.scratchpad > rl.max_new:
         raise ConfigError(f"an answer of task {name!r} at level {level_range[1]} needs more than "
-                          f"rl.max_new={rl.max_new} tokens; raise rl.max_new")
+                          f"rl.max_new={rl.max_new} tokens (scratchpad included); raise "
+                          "rl.max_new or set 0 (each family's own length)")
+
+
+def pack_len(rl, mixture: TaskMixture, level_range, vocab: Vocab, seed: int,
+             use_trace: bool) -> int:
+  """Tokens per packed update row: rl.pack_len, else 128 or the longest sample (a prompt of
+  the top level and its whole allowance) if that is longer."""
+  longest = 0
+  for name in mixture.names:
+    task = tasks_lib.get(name)
+    hi = int(level_range[1])
+    prompt = max(len(encode_prompt(vocab, tasks_lib.make_example(task, seed, i, hi).prompt))
+                 for i in range(64))
+    answer = rl.max_new or answer_budget(task, hi, vocab, use_trace, seed) + (
+        rl.scratchpad + 1 if rl.scratchpad else 0)
+    longest = max(longest, (rl.prompt_len or prompt) + answer)
+  if rl.pack_len and rl.pack_len < longest:
+    raise ConfigError(f"rl.pack_len={rl.pack_len} is shorter than the longest sample "
+                      f"({longest} tokens); raise it or set 0")
+  return rl.pack_len or max(128, _round_up(longest, 16))
+
+
+def _round_up(n: int, k: int) -> int:
+  return -(-n // k) * k
 
 
 class RLTrainer:
   """`trainer(state, step, nt_batch=None) -> (state, metrics)`: one RL (or mixed) step."""
 
   def __init__(self, rl, mixture: TaskMixture, curriculum: Curriculum, vocab: Vocab, graphdef,
-               mesh, tx, shardings, seed: int, use_trace: bool, n_levels: int,
-               nt_weight: float = 0.0):
+               model: ModelConfig, mesh, tx, shardings, seed: int, use_trace: bool,
+               n_levels: int, nt_weight: float = 0.0, row_len: int = 128):
     self.rl, self.mixture, self.curriculum, self.vocab = rl, mixture, curriculum, vocab
     self.mesh, self.seed, self.use_trace, self.n_levels = mesh, seed, use_trace, n_levels
+    self.row_len, self.model = row_len, model
     self._sh = batch_sharding(mesh)
+    self._rows_mult = data_parallel_size(mesh) * jax.process_count()
+    self._tasks = [tasks_lib.get(n) for n in mixture.names]
+    self._budget = {(t, lv): answer_budget(task, lv, vocab, use_trace, seed)
+                    for t, task in enumerate(self._tasks) for lv in range(1, n_levels + 1)}
     allowed = vocab.allowed()
-    self._sample = jax.jit(
-        functools.partial(sample, graphdef=graphdef, max_new=rl.max_new, valid_vocab=allowed,
-                          eos_id=vocab.eos_id, temperature=rl.temperature, top_k=rl.top_k),
-        in_shardings=(shardings["params"], self._sh, self._sh, None), out_shardings=self._sh)
+    self._sampler = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
+        functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=allowed,
+                          eos_id=vocab.eos_id, temperature=rl.temperature, top_k=rl.top_k,
+                          think=rl.scratchpad, ans_id=vocab.ans_id),
+        in_shardings=(shardings["params"], self._sh, self._sh, None, self._sh),
+        out_shardings=self._sh))
     step = functools.partial(
         rl_step, graphdef=graphdef, tx=tx, allowed=allowed, eos_id=vocab.eos_id,
-        clip_eps=rl.clip_eps, kl_coef=rl.kl_coef, entropy_coef=rl.get("entropy_coef", 0.0),
-        updates=rl.updates_per_batch,
+        clip_eps=rl.clip_eps, kl_coef=rl.kl_coef, entropy_coef=rl.entropy_coef,
+        entropy_target=rl.entropy_target, updates=rl.updates_per_batch,
         nt_weight=nt_weight, nt_loss=functools.partial(loss_fn, allowed=allowed))
     self._update = jax.jit(step, donate_argnums=0, out_shardings=(shardings, None))
-    self._tasks = [tasks_lib.get(n) for n in mixture.names]
 
   def _local(self, rows: np.ndarray) -> np.ndarray:
     n = len(rows) // jax.process_count()
     return rows[jax.process_index() * n:(jax.process_index() + 1) * n]
 
-  def rollout(self, params, step: int):
-    """(prompts, prompt tokens, mask, completions [P*G, N] on host, seconds)."""
+  def limit(self, p: Prompt) -> int:
+    """Tokens a sample of `p` may write: rl.max_new, else its family's and level's answer
+    budget, plus the scratchpad and its <ans>."""
     rl = self.rl
-    prompts = draw_prompts(self.mixture, self.curriculum, self.seed, step, rl.prompts)
+    if rl.max_new:
+      return rl.max_new
+    return self._budget[(p.task, p.level)] + (rl.scratchpad + 1 if rl.scratchpad else 0)
+
+  def rollout(self, params, step: int, round_: int = 0):
+    """(prompts, prompt ids, completions [P*G, N] on host, per-sample limits, seconds)."""
+    rl = self.rl
+    prompts = draw_prompts(self.mixture, self.curriculum, self.seed, step, rl.prompts, round_,
+                           rl.learnability)
     ids = [encode_prompt(self.vocab, p.example.prompt) for p in prompts]
-    tokens, mask = left_pad([x for x in ids for _ in range(rl.group_size)], rl.prompt_len,
+    rows = [x for x in ids for _ in range(rl.group_size)]
+    tokens, mask = left_pad(rows, rl.prompt_len or _round_up(max(map(len, rows)), 16),
                             self.vocab.pad_id)
+    limits = np.repeat([self.limit(p) for p in prompts], rl.group_size).astype(np.int32)
     t0 = time.perf_counter()
     with jax.set_mesh(self.mesh):
-      g = make_global_batch({"t": self._local(tokens), "m": self._local(mask)}, self.mesh)
+      g = make_global_batch({"t": self._local(tokens), "m": self._local(mask),
+                             "l": self._local(limits)}, self.mesh)
       key = jax.random.fold_in(jax.random.key(self.seed), step)
-      out = self._sample(params, g["t"], g["m"], key)
+      key = jax.random.fold_in(key, round_) if round_ else key
+      sampler = self._sampler(rl.max_new or _round_up(int(limits.max()), 4))
+      out = sampler(params, g["t"], g["m"], key, g["l"])
       out = np.asarray(multihost_utils.process_allgather(out, tiled=True))
-    return prompts, tokens, mask, out, time.perf_counter() - t0
+    self.sampled += tokens.size + len(out) * max(completion_length(r, self.vocab.eos_id)
+                                                 for r in out)  # what the while loop ran
+    return prompts, ids, out, limits, time.perf_counter() - t0
 
-  def score(self, prompts: list[Prompt], completions: np.ndarray):
-    """(rewards [P, G], exact [P, G], per-token rewards of each completion or None) from each
-    task's partial-credit scorer (and its `token_rewards` with `rl.credit = token`)."""
+  def score(self, prompt: Prompt, completions: np.ndarray, limit: int):
+    """(rewards [G], exact [G], per-token rewards of each completion or None) from the task's
+    partial-credit scorer (and its `token_rewards` with `rl.credit = token`); a scratchpad
+    token costs rl.scratchpad_cost."""
+    rl, task = self.rl, self._tasks[prompt.task]
+    rewards, exact, per_token = [], [], []
+    for ids in completions[:, :limit]:
+      text = answer_text(self.vocab, ids, self.use_trace, rl.scratchpad)
+      thought = scratchpad_tokens(self.vocab, ids, rl.scratchpad)
+      rewards.append(task.score(prompt.example, text) - rl.scratchpad_cost * thought)
+      exact.append(text == prompt.example.answer)
+      if rl.credit == "token":
+        r = token_credit(self.vocab, ids, task.token_rewards(prompt.example, text),
+                         self.use_trace, rl.scratchpad)
+        r[:thought] -= rl.scratchpad_cost
+        per_token.append(r)
+    return np.asarray(rewards, np.float32), np.asarray(exact, np.float32), per_token or None
+
+  def groups(self, params, step: int, round_: int) -> tuple[list[Group], float, float]:
+    """One rollout round, scored: (groups, rollout seconds, scoring seconds)."""
     G = self.rl.group_size
-    rewards = np.zeros((len(prompts), G), np.float32)
-    exact = np.zeros((len(prompts), G), np.float32)
-    per_token = [] if self.rl.credit == "token" else None
+    prompts, ids, out, limits, t_roll = self.rollout(params, step, round_)
+    t0 = time.perf_counter()
+    scored = [self.score(p, out[i * G:(i + 1) * G], int(limits[i * G]))
+              for i, p in enumerate(prompts)]
+    # Samples compared with each other: a prompt's group, or with rl.advantage = batch every
+    # sample of the round from the same family and level.
+    pools: dict = {}
     for i, p in enumerate(prompts):
-      task = self._tasks[p.task]
-      for j in range(G):
-        ids = completions[i * G + j]
-        text = answer_text(self.vocab, ids, self.use_trace)
-        rewards[i, j] = task.score(p.example, text)
-        exact[i, j] = text == p.example.answer
-        if per_token is not None:
-          per_token.append(token_credit(self.vocab, ids, task.token_rewards(p.example, text),
-                                        self.use_trace))
-    return rewards, exact, per_token
+      pools.setdefault((p.task, p.level) if self.rl.advantage == "batch" else i, []).append(i)
+    adv = np.zeros(out.shape, np.float32)
+    for members in pools.values():
+      rows = np.concatenate([np.arange(i * G, (i + 1) * G) for i in members])
+      adv[rows] = self.pool_advantages([scored[i] for i in members], out.shape[1])
+    found = [Group(p, ids[i], out[i * G:(i + 1) * G], int(limits[i * G]), scored[i][0],
+                   scored[i][1], adv[i * G:(i + 1) * G]) for i, p in enumerate(prompts)]
+    return found, t_roll, time.perf_counter() - t0
 
-  def advantages(self, rewards, per_token, n: int) -> np.ndarray:
-    if per_token is None:
-      return group_advantages(rewards, self.rl.advantage).reshape(-1)
-    return token_advantages(per_token, self.rl.group_size, n, self.rl.token_discount)
+  def pool_advantages(self, scored: list, n: int) -> np.ndarray:
+    """[samples, n] advantages of every completion token of a pool of scored groups."""
+    rl = self.rl
+    if rl.credit == "token":
+      per_token = [r for _, _, tok in scored for r in tok]
+      return token_advantages(per_token, len(per_token), n, rl.token_discount)
+    rewards = np.concatenate([r for r, _, _ in scored])[None]
+    kind = "rloo" if rl.advantage == "batch" else rl.advantage
+    return np.repeat(group_advantages(rewards, kind).reshape(-1, 1), n, axis=1)
+
+  def collect(self, params, step: int) -> tuple[list[Group], list[Group], dict]:
+    """(rl.prompts groups for the update, the first round's groups, metrics). With
+    rl.redraw = R, groups whose samples all earned the same (no advantage, no gradient) are
+    dropped and new prompts drawn, up to R more rounds; what is still missing is filled
+    with dropped groups."""
+    rl = self.rl
+    kept, dropped, t_roll, t_score, drawn = [], [], 0.0, 0.0, []
+    for r in range(1 + rl.redraw):
+      found, a, b = self.groups(params, step, r)
+      t_roll, t_score = t_roll + a, t_score + b
+      drawn.append(found) if r == 0 else None
+      for g in found:
+        (kept if g.informative or not rl.redraw else dropped).append(g)
+      if len(kept) >= rl.prompts:
+        break
+    batch = (kept + dropped)[:rl.prompts]
+    zero = lambda gs: float(np.mean([not g.contrast for g in gs]))
+    return batch, drawn[0], {"rollout_s": t_roll, "score_s": t_score, "rollout_rounds": r + 1,
+                   "zero_variance_drawn": zero(drawn[0]), "zero_variance_groups": zero(batch)}
+
+  def rows(self, batch: list[Group]) -> dict[str, np.ndarray]:
+    samples = []
+    for g in batch:
+      samples += make_samples([g.prompt_ids] * len(g.completions), g.completions[:, :g.limit],
+                              g.advantages[:, :g.limit], self.vocab.eos_id, self.vocab.ans_id,
+                              self.rl.scratchpad)
+    if not self.rl.pack:
+      lim = max(g.limit for g in batch)
+      plen = self.rl.prompt_len or _round_up(max(len(g.prompt_ids) for g in batch), 16)
+      return padded_rows(samples, plen, self.rl.max_new or _round_up(lim, 4), self.vocab.pad_id)
+    return packed_rows(samples, self.row_len, self.vocab.pad_id, self._rows_mult)
 
   def __call__(self, state, step: int, nt_batch=None):
-    prompts, tokens, mask, completions, t_roll = self.rollout(state["params"], step)
-    t1 = time.perf_counter()
-    rewards, exact, per_token = self.score(prompts, completions)
-    adv = self.advantages(rewards, per_token, completions.shape[1])
+    """One step; its metrics include `flops` (sampling and update, counted by `step_flops`),
+    `update_flops` and `tokens` (prompt and completion tokens sampled)."""
+    self.sampled = 0
+    batch, drawn, metrics = self.collect(state["params"], step)
+    rows = self.rows(batch)
     t2 = time.perf_counter()
     with jax.set_mesh(self.mesh):
-      g = make_global_batch({"t": self._local(tokens), "m": self._local(mask),
-                             "c": self._local(completions), "a": self._local(adv)}, self.mesh)
-      state, aux = self._update(state, g["t"], g["m"], g["c"], g["a"], nt_batch)
+      g = make_global_batch({k: self._local(v) for k, v in rows.items()}, self.mesh)
+      state, aux = self._update(state, g, nt_batch)
       aux = jax.device_get(aux)
-    t3 = time.perf_counter()
-    n_tasks = len(self._tasks)
-    ex_tl = np.zeros((n_tasks, self.n_levels), np.int32)
-    cnt_tl = np.zeros((n_tasks, self.n_levels), np.int32)
-    for i, p in enumerate(prompts):
-      ex_tl[p.task, p.level - 1] += int(exact[i].sum())
-      cnt_tl[p.task, p.level - 1] += exact.shape[1]
-    rollout_tokens = float(completions.shape[0] * self.rl.max_new)
-    metrics = {
-        **{k: float(v) for k, v in aux.items()},
-        "reward": float(rewards.mean()),
-        "pass@1": float(exact.mean()),
-        f"pass@{self.rl.group_size}": float(exact.max(axis=1).mean()),
-        "zero_variance_groups": float((rewards.std(axis=1) < 1e-8).mean()),
-        "rollout_s": t_roll, "score_s": t2 - t1, "update_s": t3 - t2,
-        "rollout_tokens_per_s": rollout_tokens / max(t_roll, 1e-9),
-        "exact": ex_tl, "count": cnt_tl,
-    }
-    for t, name in enumerate(self.mixture.names):
-      sel = [i for i, p in enumerate(prompts) if p.task == t]
-      if sel:
-        metrics[f"reward/{name}"] = float(rewards[sel].mean())
+    metrics["update_s"] = time.perf_counter() - t2
+    context = rows["inputs"].shape[1]
+    metrics["update_flops"] = step_flops(self.rl, self.model, 0, rows["inputs"].size, context)
+    metrics["flops"] = metrics["update_flops"] + step_flops(self.rl, self.model, self.sampled, 0,
+                                                            context)
+    metrics["tokens"] = float(self.sampled)
+    metrics.update({k: float(v) for k, v in aux.items()})
+    metrics.update(self.summary(drawn, rows))
     return state, metrics
 
+  def summary(self, drawn: list[Group], rows: dict) -> dict:
+    """What the step's first round of groups says (as the policy samples, before any were
+    dropped): reward, pass rates, solve shares, the curriculum's counts."""
+    exact = np.stack([g.exact for g in drawn])
+    rewards = np.stack([g.rewards for g in drawn])
+    ex_tl = np.zeros((len(self._tasks), self.n_levels), np.int32)
+    cnt_tl = np.zeros_like(ex_tl)
+    for g in drawn:
+      ex_tl[g.prompt.task, g.prompt.level - 1] += int(g.exact.sum())
+      cnt_tl[g.prompt.task, g.prompt.level - 1] += len(g.exact)
+    m = {"reward": float(rewards.mean()), "pass@1": float(exact.mean()),
+         f"pass@{self.rl.group_size}": float(exact.max(axis=1).mean()),
+         "response_tokens": float(rows["action_mask"].sum() / exact.size),
+         "update_tokens": float(rows["inputs"].size), "exact": ex_tl, "count": cnt_tl}
+    for t, name in enumerate(self.mixture.names):
+      sel = [i for i, g in enumerate(drawn) if g.prompt.task == t]
+      if sel:
+        m[f"reward/{name}"] = float(rewards[sel].mean())
+        m[f"solve_all/{name}"] = float(exact[sel].min(axis=1).mean())
+        m[f"solve_none/{name}"] = float((exact[sel].max(axis=1) == 0).mean())
+    return m
 
-def token_credit(vocab: Vocab, ids, char_rewards: list[float], use_trace: bool) -> np.ndarray:
+
+def scratchpad_tokens(vocab: Vocab, ids, scratchpad: int) -> int:
+  """How many tokens a completion wrote before its first <ans> (0 without a scratchpad)."""
+  if not scratchpad:
+    return 0
+  ids = [int(i) for i in ids]
+  return ids.index(vocab.ans_id) if vocab.ans_id in ids else len(ids)
+
+
+def token_credit(vocab: Vocab, ids, char_rewards: list[float], use_trace: bool,
+                 scratchpad: int = 0) -> np.ndarray:
   """The reward of each action token (up to and including the first <eos>) from a task's
   per-character rewards of the scored answer (`Task.token_rewards`: one per character, then
   one for where it stopped). A token earns the mean of the characters it wrote; the token
   that ends the completion (<eos>, else the last one) also earns the stop reward; tokens
-  before the answer (a trace, up to <ans>) earn the answer's mean."""
+  before the answer (a trace up to its last <ans>, a scratchpad up to its first) earn the
+  answer's mean."""
   ids = [int(i) for i in ids]
   n = ids.index(vocab.eos_id) + 1 if vocab.eos_id in ids else len(ids)
   chars, stop = np.asarray(char_rewards[:-1], np.float64), float(char_rewards[-1])
   start = 0
-  if use_trace and vocab.ans_id in ids[:n]:
+  if scratchpad and vocab.ans_id in ids[:n]:
+    start = ids.index(vocab.ans_id) + 1
+  elif use_trace and vocab.ans_id in ids[:n]:
     start = n - 1 - ids[:n][::-1].index(vocab.ans_id) + 1
   out = np.full(n, chars.mean() if len(chars) else stop)
   offsets = [len(vocab.decode(ids[start:j])) for j in range(start, n + 1)]
@@ -199,19 +356,34 @@ def token_credit(vocab: Vocab, ids, char_rewards: list[float], use_trace: bool) 
   return out
 
 
+PLANNED_PROMPT, PLANNED_ANSWER = 32, 12  # lengths a plan assumes when the run picks its own
+
+
+def step_flops(rl, model: ModelConfig, sampled: float, updated: float, context: int) -> float:
+  """FLOPs of one reward step: a forward pass per sampled token (prompts and completions,
+  every redraw round) and, per token of the update's rows, `updates_per_batch` forward +
+  backward passes plus a forward for the PPO behaviour policy and one for the KL reference
+  where they are used. The trainer counts each step with it; plans use `rollout_cost`."""
+  per = flops_per_token(model, context)
+  passes = rl.updates_per_batch + (rl.updates_per_batch > 1) / 3 + (rl.kl_coef > 0) / 3
+  return sampled * per / 3 + updated * per * passes
+
+
 def rollout_cost(rl, model: ModelConfig) -> tuple[int, float]:
-  """(tokens, FLOPs) of one RL step: a forward pass per sampled token (prompt + completion)
-  and `updates_per_batch` forward + backward passes over the same rows."""
-  n = rl.prompt_len + rl.max_new
+  """(tokens, FLOPs) planned for one RL step of rl.prompts x rl.group_size samples of the
+  configured lengths (or PLANNED_* where the run picks them), one round, padded rows."""
+  n = (rl.prompt_len or PLANNED_PROMPT) + (rl.max_new or PLANNED_ANSWER) + rl.scratchpad
   tokens = rl.prompts * rl.group_size * n
-  return tokens, tokens * flops_per_token(model, n) * (1 / 3 + rl.updates_per_batch)
+  return tokens, step_flops(rl, model, tokens, tokens, n)
 
 
 def make_rl_trainer(ctx: Context, nt_weight: float = 0.0) -> RLTrainer:
   c = ctx.config
   check_rl_config(c.rl, ctx.mixture, c.data.levels, ctx.vocab, ctx.mesh, c.seed, c.data.use_trace)
-  return RLTrainer(c.rl, ctx.mixture, ctx.curriculum, ctx.vocab, ctx.graphdef, ctx.mesh, ctx.tx,
-                   ctx.shardings, c.seed, c.data.use_trace, ctx.n_levels, nt_weight=nt_weight)
+  return RLTrainer(c.rl, ctx.mixture, ctx.curriculum, ctx.vocab, ctx.graphdef, ctx.model,
+                   ctx.mesh, ctx.tx, ctx.shardings, c.seed, c.data.use_trace, ctx.n_levels,
+                   nt_weight=nt_weight, row_len=pack_len(c.rl, ctx.mixture, c.data.levels,
+                                                         ctx.vocab, c.seed, c.data.use_trace))
 
 
 @register("rl")
@@ -221,11 +393,10 @@ class PolicyGradient(Objective):
   def __init__(self, ctx: Context):
     super().__init__(ctx)
     self._trainer = make_rl_trainer(ctx)
-    self.tokens, self.flops = rollout_cost(ctx.config.rl, ctx.model)
 
   def step(self, state, step):
     state, metrics = self._trainer(state, step)
-    return state, {**metrics, "tokens": self.tokens}, self.flops
+    return state, metrics, metrics.pop("flops")
 
   @staticmethod
   def planned_cost(config, model):

@@ -1,0 +1,126 @@
+"""Rollouts as training rows for the policy-gradient update (host side, numpy).
+
+A sample is its prompt's tokens followed by its completion up to and including the first
+<eos>. `padded_rows` gives each sample its own row of one fixed length (simple; most of the
+row is padding when prompts and answers are short); `packed_rows` places samples one after
+another in rows of `row_len` tokens with a segment id each, as next-token training packs
+examples, so the update costs what the samples hold rather than the worst case.
+
+Every row array is aligned to the model's targets: `action_mask` marks the completion tokens
+the policy chose (not a scratchpad's forced <ans>), `advantages` holds each action's
+advantage, `no_stop` marks the positions where the sampler did not allow <eos> (a scratchpad
+before its <ans>), so the update scores actions under the distribution they were drawn from.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+ROW_KEYS = ("inputs", "targets", "positions", "segment_ids", "action_mask", "advantages",
+            "no_stop")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+  """One sample's tokens and, per completion token, what the update needs to know."""
+  tokens: np.ndarray      # prompt + completion (up to the first <eos>)
+  n_prompt: int
+  action: np.ndarray      # [completion] bool: chosen by the policy
+  advantage: np.ndarray   # [completion] float
+  no_stop: np.ndarray     # [completion] bool: <eos> was not allowed here
+
+
+def completion_length(ids: np.ndarray, eos_id: int) -> int:
+  hits = np.flatnonzero(ids == eos_id)
+  return int(hits[0]) + 1 if len(hits) else len(ids)
+
+
+def scratchpad_flags(ids: np.ndarray, ans_id: int, think: int) -> tuple[np.ndarray, np.ndarray]:
+  """(chosen, no_stop) per completion token under the sampler's scratchpad rules: before the
+  first <ans> <eos> was not allowed, and an <ans> at index `think` after none was forced."""
+  n = len(ids)
+  chosen, no_stop = np.ones(n, bool), np.zeros(n, bool)
+  if think <= 0:
+    return chosen, no_stop
+  hits = np.flatnonzero(ids == ans_id)
+  first = int(hits[0]) if len(hits) else n
+  no_stop[:min(first + 1, n)] = True
+  if first == think < n:
+    chosen[think] = False  # the sampler wrote it, not the policy
+  return chosen, no_stop
+
+
+def make_samples(prompt_ids: list[list[int]], completions: np.ndarray, advantages: np.ndarray,
+                 eos_id: int, ans_id: int = -1, think: int = 0) -> list[Sample]:
+  """`prompt_ids[i]` and `completions[i]` [N] of each sample; `advantages` [S] (one per
+  sample) or [S, N] (one per completion token)."""
+  out = []
+  for i, ids in enumerate(completions):
+    n = completion_length(ids, eos_id)
+    ids = np.asarray(ids[:n], np.int32)
+    adv = advantages[i] if np.ndim(advantages) == 2 else np.full(len(completions[i]), advantages[i])
+    chosen, no_stop = scratchpad_flags(ids, ans_id, think)
+    out.append(Sample(np.concatenate([np.asarray(prompt_ids[i], np.int32), ids]),
+                      len(prompt_ids[i]), chosen, np.asarray(adv[:n], np.float32), no_stop))
+  return out
+
+
+def empty_rows(n_rows: int, length: int, pad_id: int) -> dict[str, np.ndarray]:
+  rows = {k: np.zeros((n_rows, length), np.float32 if k == "advantages" else np.int32)
+          for k in ROW_KEYS}
+  rows["inputs"][:], rows["targets"][:] = pad_id, pad_id
+  return rows
+
+
+def place(rows: dict, r: int, at: int, sample: Sample, segment: int) -> int:
+  """Writes `sample` into row `r` from column `at`; returns the next free column."""
+  t = sample.tokens
+  n = len(t) - 1
+  span = slice(at, at + n)
+  rows["inputs"][r, span], rows["targets"][r, span] = t[:-1], t[1:]
+  rows["positions"][r, span] = np.arange(n)
+  rows["segment_ids"][r, span] = segment
+  c = slice(at + sample.n_prompt - 1, at + n)  # targets that are completion tokens
+  rows["action_mask"][r, c] = sample.action
+  rows["advantages"][r, c] = sample.advantage
+  rows["no_stop"][r, c] = sample.no_stop
+  return at + n
+
+
+def padded_rows(samples: list[Sample], prompt_len: int, max_new: int,
+                pad_id: int) -> dict[str, np.ndarray]:
+  """One row per sample, prompts left-padded to `prompt_len` so completions line up."""
+  rows = empty_rows(len(samples), prompt_len + max_new - 1, pad_id)
+  for r, s in enumerate(samples):
+    place(rows, r, prompt_len - s.n_prompt, s, 1)
+  return rows
+
+
+def bucket_rows(n: int, multiple: int, most: int) -> int:
+  """`n` rounded up to one of at most 8 sizes (multiples of `most` / 8), so a run compiles
+  the update a few times rather than once per distinct row count."""
+  step = max(multiple, -(-most // 8 // multiple) * multiple)
+  return min(-(-n // step) * step, -(-most // multiple) * multiple)
+
+
+def packed_rows(samples: list[Sample], row_len: int, pad_id: int, multiple: int = 1,
+                most: int | None = None) -> dict[str, np.ndarray]:
+  """Samples packed first-fit into rows of `row_len` targets; the row count is bucketed
+  (`bucket_rows`) and a multiple of `multiple` (the data-parallel size)."""
+  free, where = [], []
+  for s in samples:
+    need = len(s.tokens) - 1
+    if need > row_len:
+      raise ValueError(f"a sample of {need + 1} tokens does not fit a packed row of {row_len}")
+    r = next((k for k, f in enumerate(free) if f >= need), None)
+    if r is None:
+      free.append(row_len)
+      r = len(free) - 1
+    where.append((r, row_len - free[r]))
+    free[r] -= need
+  n_rows = bucket_rows(len(free), multiple, most or len(samples))
+  rows = empty_rows(n_rows, row_len, pad_id)
+  for k, (s, (r, at)) in enumerate(zip(samples, where)):
+    place(rows, r, at, s, k + 1)
+  return rows
