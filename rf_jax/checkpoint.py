@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from typing import Any
 
@@ -27,6 +28,45 @@ TMP = ".orbax-checkpoint-tmp"  # Orbax writes a step here and renames it when co
 
 class DiskFull(ConfigError):
   """A save ran out of space; earlier checkpoints are intact."""
+
+
+def late_io_callback(unraisable) -> bool:
+  """True for tensorstore I/O that finished after Orbax closed the event loop awaiting it.
+
+  Orbax runs each save or restore on an event loop of its own and closes it as soon as the
+  operation ends, also when it failed part-way (a damaged checkpoint, a full disk): reads or
+  writes it had started still complete later, and tensorstore's completion callback then
+  finds the loop closed and reports `RuntimeError: Event loop is closed` as an unraisable
+  exception, with a traceback, at some later moment. The failed operation has already raised
+  (and been handled); the late callback has nothing left to deliver.
+  """
+  e, tb = unraisable.exc_value, unraisable.exc_traceback
+  if not (isinstance(e, RuntimeError) and str(e) == "Event loop is closed"
+          and unraisable.object is None):
+    return False
+  while tb is not None:
+    if tb.tb_frame.f_code.co_name == "call_soon_threadsafe":
+      return True
+    tb = tb.tb_next
+  return False
+
+
+def drop_late_io_callbacks() -> None:
+  """Installs (once) an unraisable-exception hook that drops late_io_callback reports and
+  passes every other one to the hook it replaces."""
+  previous = sys.unraisablehook
+  if getattr(previous, "drops_late_io_callbacks", False):
+    return
+
+  def hook(unraisable):
+    if not late_io_callback(unraisable):
+      previous(unraisable)
+
+  hook.drops_late_io_callbacks = True
+  sys.unraisablehook = hook
+
+
+drop_late_io_callbacks()
 
 
 def absolute(workdir: str) -> str:
