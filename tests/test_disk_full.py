@@ -49,6 +49,7 @@ def test_full_disk_stops_with_one_line_and_loses_nothing(small_disk):
   failed, need, free = int(m[1]), float(m[2]), float(m[3])
   assert need > 0.1 and free < need
   assert "RESOURCE_EXHAUSTED" not in r.stderr  # Orbax's per-thread error logs are not shown
+  assert "Traceback" not in r.stderr
   # the failed save's partial folder is gone; the earlier checkpoints are all there and load
   names = sorted(os.listdir(work / "checkpoints"))
   steps = sorted(int(n) for n in names)
