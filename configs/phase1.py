@@ -23,8 +23,14 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict(dict(
       d_model=128, n_layers=4, n_heads=4, mlp_dim=512, position="rope", rope_base=10_000.0,
-      attention_window=0, attention_block=128, dtype="float32", param_dtype="float32", remat=False,
-      attention="auto",  # kernel: auto | masked | blocked | window | dot_product (rf_jax.attention)
+      attention_window=0, attention_block=128,
+      dtype="float32",          # activations and matmuls; bfloat16 = mixed precision (params,
+      param_dtype="float32",    # optimizer state and loss stay float32)
+      remat=False, remat_policy="full",  # full | dots_with_no_batch_dims_saveable | dots_saveable
+      scan_layers=False,        # stack the blocks and run them with one lax.scan (fast compiles)
+      # kernel: auto | masked | blocked | window | dot_product | splash (rf_jax.attention);
+      # auto takes the vendor's fused kernel on a GPU (cuDNN) or a TPU (splash)
+      attention="auto",
       attention_modules=(),  # modules or .py files that register more kernels
       vocab_multiple=128,  # embedding rows rounded up so the vocab axis shards evenly
   ))
@@ -135,8 +141,10 @@ def _bench(c):
 
 
 def _bench125m(c):
-  # The accelerator benchmark: ~114M parameters, bf16 compute, for one GPU or TPU chip.
-  c.model.update(d_model=768, n_layers=12, n_heads=6, mlp_dim=3072, dtype="bfloat16")
+  # The accelerator benchmark: ~114M parameters, bf16 compute, for one GPU or TPU chip;
+  # scanned layers, and auto's fused attention kernel on the accelerator.
+  c.model.update(d_model=768, n_layers=12, n_heads=6, mlp_dim=3072, dtype="bfloat16",
+                 scan_layers=True)
   c.data.update(seq_len=1024)
   c.train.update(steps=50, batch_size=32, log_every=10, eval_every=0, checkpoint_every=0)
 
@@ -159,13 +167,15 @@ def _rl(c):
 def _reward(c):
   # Reward only, from random initialisation, on the default run's families, model and
   # curriculum: reward per token, a baseline from the step's other samples of the same
-  # family and level (a group whose samples agree still teaches), an entropy floor on every
-  # action, and prompts drawn by learnability. Budget it with train.flop_budget or
+  # family and level (a group whose samples agree still teaches, so groups can be pairs and
+  # a step sees more distinct problems), an entropy floor on every action, and prompts
+  # drawn by learnability. Budget it with train.flop_budget or
   # train.time_budget_s (rf_jax.reward does).
   c.name = "phase1_reward"
   c.objective.kind = "rl"
-  c.rl.update(credit="token", advantage="batch", entropy_target=0.2, entropy_coef=1.0,
-              learnability=True)
+  c.rl.update(prompts=64, group_size=2, credit="token", advantage="batch",
+              entropy_target=0.2, entropy_coef=1.0, learnability=True)
+  c.train.learning_rate = 1e-3  # Adam turns noisy reward gradients into full-size steps
 
 
 def _mixed(c):

@@ -16,7 +16,7 @@ def _fresh_gcs_listings() -> None:
 _fresh_gcs_listings()
 
 
-def load(path: str, step: int | None = None, devices=None):
+def load(path: str, step: int | None = None, devices=None, scan_layers: bool | None = None):
   """Reloads a checkpoint for probing; see rf_jax.api."""
   from rf_jax.api import load as _load  # lazy: `import rf_jax` stays cheap
-  return _load(path, step, devices)
+  return _load(path, step, devices, scan_layers)

@@ -25,7 +25,7 @@ from rf_jax.errors import ConfigError
 from rf_jax.greedy import (GreedyEvaluator, answer_text, raw_text, scratchpad_of,
                            scratchpad_tokens, task_items)
 from rf_jax.handoff import split_checkpoint_path
-from rf_jax.runs import Run, load_run
+from rf_jax.runs import Run, load_run, relayout
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import make_mesh
 
@@ -72,7 +72,8 @@ class LoadedModel:
     tokens, mask = left_pad(ids, length, v.pad_id)
     fn = jax.jit(functools.partial(sample, graphdef=self.run.graphdef,
                                    max_new=max_new + scratchpad_tokens(self.scratchpad),
-                                   valid_vocab=v.allowed(), eos_id=v.eos_id,
+                                   valid_vocab=v.allowed(self.use_trace or self.scratchpad > 0),
+                                   eos_id=v.eos_id,
                                    temperature=temperature, top_k=top_k,
                                    think=self.scratchpad, ans_id=v.ans_id))
     with jax.set_mesh(self.run.mesh):
@@ -115,7 +116,7 @@ class LoadedModel:
       tokens[r, :len(row)], seg[r, :len(row)] = row, 1
     pos = np.broadcast_to(np.arange(T), tokens.shape)
     with jax.set_mesh(self.run.mesh):
-      logits, hidden, attn, lens = self._forward(self.run.params, jnp.asarray(tokens),
+      logits, hidden, attn, lens = self._forward(self._unrolled.params, jnp.asarray(tokens),
                                                  jnp.asarray(pos), jnp.asarray(seg))
     # Rows past the vocabulary only pad the embedding table: drop them from the readouts.
     out = {"tokens": [[v.tokens[i] for i in row] for row in ids],
@@ -126,8 +127,13 @@ class LoadedModel:
     return out
 
   @functools.cached_property
+  def _unrolled(self) -> Run:
+    """The run with one module per layer: what nnx.capture reads layer by layer."""
+    return relayout(self.run, False)
+
+  @functools.cached_property
   def _forward(self):
-    graphdef = self.run.graphdef
+    graphdef = self._unrolled.graphdef
 
     @jax.jit
     def forward(params, tokens, pos, seg):
@@ -142,10 +148,13 @@ class LoadedModel:
     return forward
 
 
-def load(path: str, step: int | None = None, devices=None) -> LoadedModel:
-  """Loads a run's model for probing; `devices` defaults to all of this process's devices."""
+def load(path: str, step: int | None = None, devices=None,
+         scan_layers: bool | None = None) -> LoadedModel:
+  """Loads a run's model for probing; `devices` defaults to all of this process's devices;
+  `scan_layers` stacks (True) or unrolls (False) its layers, None keeps the checkpoint's."""
   workdir, path_step = split_checkpoint_path(path)
   if path_step is not None and step is not None and path_step != step:
     raise ConfigError(f"{path} names step {path_step} but step={step} was passed")
   mesh = make_mesh((-1, 1, 1), devices or jax.local_devices())
-  return LoadedModel(load_run(workdir, step if step is not None else path_step, mesh))
+  return LoadedModel(load_run(workdir, step if step is not None else path_step, mesh,
+                              scan_layers))

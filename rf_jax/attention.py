@@ -6,14 +6,21 @@ memory:
   masked       one masked T x T product with a hand-written gradient (the reference)
   blocked      queries in blocks of `attention_block`, each against the keys up to its end
   window       sliding window in blocks of `attention_window`: O(T * window), not O(T^2)
-  dot_product  jax.nn.dot_product_attention (cuDNN's fused kernel for 16-bit inputs on a GPU)
-  auto         window if T > attention_window > 0, blocked if T >= 2 * attention_block,
-               else masked
+  dot_product  jax.nn.dot_product_attention: cuDNN's fused flash attention on a GPU (16-bit
+               inputs), XLA's kernel elsewhere
+  splash       the Pallas splash-attention kernel on a TPU (T a multiple of 128); anywhere
+               else, or for other T, it runs dot_product, so a TPU run's checkpoint
+               evaluates on any machine
+  auto         the fused kernel on an accelerator: splash on a TPU, dot_product on a GPU.
+               On CPU: window if T > attention_window > 0, blocked if
+               T >= 2 * attention_block, else masked
 
 Padding is the one exception: its tokens (segment 0) all sit at position 0, so kernels
 that work in blocks may give them other outputs than the reference. Nothing reads those:
-only padding attends to padding, and the loss masks it out. Sampling with a KV cache and
-`nnx.capture` (rf_jax.api.inspect) always run the masked product, in the model.
+only padding attends to padding, and the loss masks it out. Sampling with a KV cache runs
+the kernel's `cached` form (`attend_cached`: T new queries against S cached keys under an
+explicit mask), the masked product for kernels without one; `nnx.capture`
+(rf_jax.api.inspect) always runs the masked product, in the model.
 
 A kernel is `fn(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg) -> out_BTHK`, where cfg is the
 model's config (`attention_window`, `attention_block`, ...). Add one with
@@ -27,9 +34,11 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 
 from rf_jax.errors import ConfigError
 from rf_jax.plugins import Registry
+from rf_jax.sharding import BATCH_AXES
 
 NEG_INF = -1e30  # finite, so a fully masked row gives a uniform softmax instead of NaN
 
@@ -38,6 +47,7 @@ NEG_INF = -1e30  # finite, so a fully masked row gives a uniform softmax instead
 class Kernel:
   fn: Callable  # (q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg) -> out_BTHK
   check: Callable | None = None  # cfg -> None; raises ConfigError for a config it cannot run
+  cached: Callable | None = None  # (q_BTHK, k_BSHK, v_BSHK, mask_BTS) -> out_BTHK (KV cache)
 
 
 KERNELS: Registry[Kernel] = Registry(
@@ -45,10 +55,11 @@ KERNELS: Registry[Kernel] = Registry(
     "@rf_jax.attention.register(name)")
 
 
-def register(name: str, check: Callable | None = None):
-  """Decorates a kernel fn; `check(cfg)` rejects model configs the kernel cannot run."""
+def register(name: str, check: Callable | None = None, cached: Callable | None = None):
+  """Decorates a kernel fn; `check(cfg)` rejects model configs the kernel cannot run;
+  `cached(q, k, v, mask)` is its form for decoding with a KV cache (default: masked)."""
   def add(fn):
-    KERNELS.register(name)(Kernel(fn, check))
+    KERNELS.register(name)(Kernel(fn, check, cached))
     return fn
   return add
 
@@ -65,13 +76,32 @@ def attend(cfg, q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT):
   return KERNELS.get(cfg.attention).fn(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg)
 
 
-def resolve(cfg, T: int) -> str:
-  """The kernel that runs for T tokens: `cfg.attention`, with "auto" replaced by its pick."""
-  return _auto_choice(cfg, T) if cfg.attention == "auto" else cfg.attention
+def attend_cached(cfg, q_BTHK, k_BSHK, v_BSHK, mask_BTS):
+  """T queries over S keys (a KV cache and the new tokens) under an explicit mask, with the
+  cached form of the kernel that runs for S keys; the masked product if it has none."""
+  cached = KERNELS.get(resolve(cfg, k_BSHK.shape[1])).cached
+  if cached is None:
+    out = masked_attention(_heads_first(q_BTHK), _heads_first(k_BSHK), _heads_first(v_BSHK),
+                           mask_BTS)
+    return _heads_first(out)
+  return cached(q_BTHK, k_BSHK, v_BSHK, mask_BTS)
 
 
-def _auto_choice(cfg, T: int) -> str:
-  """The window only where it cuts work; blocks once T spans two of them; else one product."""
+def resolve(cfg, T: int, backend: str | None = None) -> str:
+  """The kernel that runs for T tokens on `backend` (default: JAX's): `cfg.attention`, with
+  "auto" replaced by its pick and "splash" by dot_product wherever splash cannot run."""
+  backend = backend or jax.default_backend()
+  name = _auto_choice(cfg, T, backend) if cfg.attention == "auto" else cfg.attention
+  if name == "splash" and not splash_runs(T, backend):
+    return "dot_product"
+  return name
+
+
+def _auto_choice(cfg, T: int, backend: str) -> str:
+  """The vendor's fused kernel on an accelerator. On CPU: the window only where it cuts
+  work; blocks once T spans two of them; else one product."""
+  if backend in ("tpu", "gpu"):
+    return "splash" if backend == "tpu" else "dot_product"
   if cfg.attention_window and T > cfg.attention_window:
     return "window"
   return "blocked" if uses_block_attention(cfg, T) else "masked"
@@ -234,19 +264,92 @@ def _implementation(q_BTHK) -> str | None:
   return None
 
 
-@register("dot_product")
+def same_segment_mask(seg_BT):
+  """[B, T, T]: query and key in the same packed segment (causality and window go apart)."""
+  return seg_BT[:, :, None] == seg_BT[:, None, :]
+
+
+def _dot_product_cached(q_BTHK, k_BSHK, v_BSHK, mask_BTS):
+  """Decoding: new queries against cached keys (ring slots, so no causal order by index)."""
+  return jax.nn.dot_product_attention(q_BTHK, k_BSHK, v_BSHK, mask=mask_BTS[:, None],
+                                      implementation=_implementation(q_BTHK))
+
+
+@register("dot_product", cached=_dot_product_cached)
 def dot_product(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg, implementation="auto"):
-  """jax.nn.dot_product_attention under the same mask (packed segments and window as a
-  boolean mask: positions restart per segment and padding tokens share position 0, which
-  neither is_causal nor local_window_size express)."""
-  mask = attention_mask(pos_BT, pos_BT, seg_BT, seg_BT, cfg.attention_window)
+  """jax.nn.dot_product_attention, causal by index, with the window as its local window and
+  packed segments as a mask.
+
+  Equal to `attention_mask` for real tokens: segments are contiguous and positions rise by
+  one per token within one, so causal by index within a segment is causal by position, and
+  the window over indices is the window over positions. cuDNN skips the tiles causality
+  and the window rule out, and reads the segment mask as a bias.
+  """
+  window = cfg.attention_window
   if implementation == "auto":
     implementation = _implementation(q_BTHK)
-  return jax.nn.dot_product_attention(q_BTHK, k_BTHK, v_BTHK, mask=mask[:, None],
-                                      implementation=implementation)
+  return jax.nn.dot_product_attention(
+      q_BTHK, k_BTHK, v_BTHK, mask=same_segment_mask(seg_BT)[:, None], is_causal=True,
+      local_window_size=(window - 1, 0) if window else None, implementation=implementation)
+
+
+# --- splash attention (TPU) ---------------------------------------------------------------
+
+SPLASH_LANES = 128  # splash tiles the sequence in blocks of a multiple of 128
+
+
+def splash_runs(T: int, backend: str) -> bool:
+  """Splash is a Mosaic TPU kernel with blocks of multiples of 128 tokens."""
+  return backend == "tpu" and T % SPLASH_LANES == 0
+
+
+def _splash_kernel(T: int, H: int, window: int, interpret: bool):
+  """The splash kernel for one row: [H, T, K] per input, causal (or a causal window)."""
+  from jax.experimental.pallas.ops.tpu import splash_attention as sa  # TPU-only kernel
+  head = sa.LocalMask((T, T), (window - 1, 0), 0) if window else sa.CausalMask((T, T))
+  block = next(b for b in (512, 256, SPLASH_LANES) if T % b == 0)
+  sizes = sa.BlockSizes(block_q=block, block_kv=block, block_kv_compute=block,
+                        block_q_dkv=block, block_kv_dkv=block, block_kv_dkv_compute=block,
+                        block_q_dq=block, block_kv_dq=block)
+  kernel = sa.make_splash_mha(sa.MultiHeadMask([head] * H), block_sizes=sizes, head_shards=1,
+                              q_seq_shards=1, interpret=interpret)
+  return lambda q, k, v, seg: kernel(q, k, v, segment_ids=sa.SegmentIds(q=seg, kv=seg))
+
+
+def splash_attention(q_BTHK, k_BTHK, v_BTHK, seg_BT, window: int, interpret: bool = False):
+  """Causal attention within packed segments (optionally windowed) with splash attention.
+
+  Same function as `dot_product` (causal by index, segments as segment ids). T must be a
+  multiple of 128. `interpret=True` runs the kernel in Pallas' interpreter (any backend;
+  slow: for tests). Under a mesh, rows and heads are split over the batch and tensor axes
+  with shard_map, since a Pallas kernel cannot be partitioned by XLA.
+  """
+  B, T, H, K = q_BTHK.shape
+  per_row = _splash_kernel(T, H, window, interpret)
+  q = q_BTHK * jnp.asarray(K ** -0.5, q_BTHK.dtype)  # splash does not scale the scores
+  run = lambda q, k, v, seg: _heads_first(jax.vmap(per_row)(
+      _heads_first(q), _heads_first(k), _heads_first(v), seg))
+  return _over_mesh(run, H)(q, k_BTHK, v_BTHK, seg_BT)
+
+
+def _over_mesh(fn, heads: int):
+  """`fn` of [B, T, H, K] arrays and [B, T] segments, under shard_map if a mesh is set."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or not set(BATCH_AXES) <= set(mesh.axis_names):
+    return fn
+  tensor = "tensor" if "tensor" in mesh.axis_names and heads % mesh.shape["tensor"] == 0 else None
+  qkv, seg = P(BATCH_AXES, None, tensor, None), P(BATCH_AXES, None)
+  return jax.shard_map(fn, in_specs=(qkv, qkv, qkv, seg), out_specs=qkv, check_vma=False)
+
+
+@register("splash", cached=_dot_product_cached)
+def splash(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg):
+  if resolve(cfg, q_BTHK.shape[1]) != "splash":  # not a TPU, or T not a multiple of 128
+    return dot_product(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg)
+  return splash_attention(q_BTHK, k_BTHK, v_BTHK, seg_BT, cfg.attention_window)
 
 
 @register("auto")
 def auto(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg):
-  name = _auto_choice(cfg, q_BTHK.shape[1])
+  name = resolve(cfg, q_BTHK.shape[1])
   return KERNELS.get(name).fn(q_BTHK, k_BTHK, v_BTHK, pos_BT, seg_BT, cfg)

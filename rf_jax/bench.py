@@ -10,6 +10,8 @@ Prints one table for the config's model on this machine:
   rl        the reward step (config.rl) as configured against one padded row per sample at
             one length for every family: time split (sampling, scoring, updating), update
             tokens, whole-loop and update MFU, the two interleaved in one run
+  layers    compile time of the train step at 4 and 24 layers, unrolled and scanned
+            (model.scan_layers)
   window    sliding-window attention (blockwise) against masked full attention, T=512..4096
   attention every attention kernel (model.attention), full and windowed, T=512..2048
   memory    exact top-k search: 1M x 128 keys, a batch of 64 queries
@@ -17,6 +19,7 @@ Prints one table for the config's model on this machine:
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import tempfile
 import time
@@ -34,6 +37,7 @@ from rf_jax.curriculum import Curriculum
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture
 from rf_jax.errors import ConfigError
+from rf_jax.layout import is_stacked
 from rf_jax.metrics import peak_flops_per_device
 from rf_jax.model import flops_per_token, ModelConfig, param_count
 from rf_jax import tasks as tasks_lib
@@ -42,8 +46,8 @@ from rf_jax.objectives.policy_gradient import RLTrainer, pack_len
 from rf_jax.sampling import decode_recompute, sample
 from rf_jax.sharding import batch_sharding, make_global_batch, make_mesh
 from rf_jax.step import train_step
-from rf_jax.train_state import (abstract_model, init_state, make_optimizer, make_schedule,
-                                mesh_rules, model_config, state_shardings)
+from rf_jax.train_state import (abstract_model, abstract_state, init_state, make_optimizer,
+                                make_schedule, mesh_rules, model_config, state_shardings)
 from rf_jax.vocab import phase1_vocab
 
 
@@ -106,8 +110,8 @@ def handwritten_loss(p, batch, cfg):
   D, H = cfg.d_model, cfg.n_heads
   K = D // H
   x = p["embed"][tok]
-  for i in range(cfg.n_layers):
-    b = p["blocks"][i]
+  for i in range(cfg.n_layers):  # stacked blocks (model.scan_layers) are sliced per layer
+    b = jax.tree.map(lambda a: a[i], p["blocks"]) if is_stacked(p) else p["blocks"][i]
     h = _rms(x, b["attn_norm"]["scale"], cfg.norm_eps).reshape(B * T, D)
     q, k, v = ((h @ b["attn"][w].reshape(D, H * K)).reshape(B, T, H, K) for w in ("wq", "wk", "wv"))
     q, k = _rope(q, pos, cfg.rope_base), _rope(k, pos, cfg.rope_base)
@@ -163,6 +167,37 @@ def bench_train(s: Setup, peak: float) -> dict:
                    "mfu": s.tokens_per_step * fpt / step_s / peak, "compile_s": compile_s,
                    "temp_mb": getattr(mem, "temp_size_in_bytes", 0) / 2**20}
   return out
+
+
+def compile_seconds(s: Setup) -> tuple[float, float]:
+  """(wall, CPU) seconds of lowering and compiling the trainer's step (abstract state:
+  nothing is allocated). CPU time is the steadier of the two on a shared machine."""
+  bsh = batch_sharding(s.mesh)
+  trainer = jax.jit(functools.partial(train_step, graphdef=s.graphdef, tx=s.tx, schedule=s.schedule),
+                    in_shardings=(s.shardings, bsh), out_shardings=(s.shardings, None),
+                    donate_argnums=0)
+  batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=bsh) for k, v in s.batch().items()}
+  with jax.set_mesh(s.mesh):
+    t, cpu = time.perf_counter(), time.process_time()
+    trainer.lower(abstract_state(s.abs_params, s.tx, s.mesh), batch).compile()
+    return time.perf_counter() - t, time.process_time() - cpu
+
+
+def bench_layers(config, depths=(4, 24)) -> list[dict]:
+  """Compile time of the train step by depth, unrolled and scanned, measured alternately
+  after one compile that warms the process up."""
+  def setup(layers, scan):
+    c = copy.deepcopy(config)
+    c.model.update(n_layers=layers, scan_layers=scan)
+    return Setup(c)
+
+  compile_seconds(setup(min(depths), True))
+  rows = []
+  for layers in depths:
+    for scan in (False, True):
+      wall, cpu = compile_seconds(setup(layers, scan))
+      rows.append({"layers": layers, "scan": scan, "compile_s": wall, "compile_cpu_s": cpu})
+  return rows
 
 
 def bench_data(s: Setup, step_s: float) -> dict:
@@ -289,10 +324,11 @@ def bench_attention(lengths=(512, 1024, 2048), window: int = 128, batch: int = 8
   """Forward + backward of every registered attention kernel, full causal and windowed.
 
   One row per (T, window) with seconds per kernel; a kernel that cannot run a setting
-  (blocked with a window, window without one) is left out of that row. 16-bit on a GPU
-  (where dot_product runs cuDNN's kernel), float32 elsewhere.
+  (blocked with a window, window without one; splash off a TPU) is left out of that row.
+  16-bit on a GPU or TPU (where dot_product runs cuDNN's kernel, splash Pallas'), float32
+  elsewhere.
   """
-  dtype = dtype or ("bfloat16" if jax.default_backend() == "gpu" else "float32")
+  dtype = dtype or ("bfloat16" if jax.default_backend() in ("gpu", "tpu") else "float32")
   rows = []
   for w in (0, window):
     for T in lengths:
@@ -309,6 +345,8 @@ def bench_attention(lengths=(512, 1024, 2048), window: int = 128, batch: int = 8
           cfg.validate()
         except ConfigError:
           continue
+        if name == "splash" and resolve(cfg, T) != "splash":
+          continue  # off a TPU it runs dot_product, timed already
         out = lambda q, k, v, cfg=cfg: attend(cfg, q, k, v, pos, seg).astype(jnp.float32)
         grad = jax.jit(jax.grad(lambda *a: (out(*a) ** 2).sum(), argnums=(0, 1, 2)))
         row["kernels"][name] = best_time(grad, q, k, v)
@@ -364,7 +402,7 @@ def print_step(s: Setup, peak: float) -> float:
   return r["train"]["step_s"]
 
 
-def print_around_step(s: Setup, only: list[str], step_s: float, args) -> None:
+def print_around_step(s: Setup, only: list[str], step_s: float, args, peak: float) -> None:
   """What surrounds the step: data, checkpoints, sampling, RL."""
   if "data" in only:
     x = bench_data(s, step_s)
@@ -391,11 +429,32 @@ def print_around_step(s: Setup, only: list[str], step_s: float, args) -> None:
     print(f"rl {b} step / {a} step = {y['step_s'] / x['step_s']:.3f}")
 
 
+def print_layers(config) -> None:
+  rows = bench_layers(config)
+  for scan in (False, True):
+    (lo, hi) = sorted((r for r in rows if r["scan"] == scan), key=lambda r: r["layers"])
+    print(f"layers   {'scanned' if scan else 'unrolled':<8} train step compile at {lo['layers']} "
+          f"layers {lo['compile_s']:.1f}s ({lo['compile_cpu_s']:.1f}s CPU), at {hi['layers']} "
+          f"{hi['compile_s']:.1f}s ({hi['compile_cpu_s']:.1f}s CPU) -> "
+          f"x{hi['compile_cpu_s'] / lo['compile_cpu_s']:.2f} in CPU time")
+
+
+def parse_set(items: list[str]) -> dict:
+  """KEY=VALUE overrides: Python literals (True, 3, (1, 2)), else the string itself."""
+  out = {}
+  for item in items:
+    key, _, value = item.partition("=")
+    out[key] = config_lib.literal(value)
+  return out
+
+
 def main(argv=None) -> None:
   p = argparse.ArgumentParser(prog="python -m rf_jax.bench", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--config", default="phase1.py", help="a config file or a shipped one, "
                  "with :preset")
+  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="config override, e.g. --set model.attention=dot_product (repeatable)")
   p.add_argument("--only", default="train,data,ckpt,sampler")
   p.add_argument("--new", type=int, default=256)
   p.add_argument("--batch", type=int, default=8)
@@ -403,16 +462,18 @@ def main(argv=None) -> None:
   args = p.parse_args(argv)
   only = args.only.split(",")
   print_kernels(only)
-  if not set(only) & {"train", "data", "ckpt", "sampler", "rl"}:
+  if not set(only) & {"train", "data", "ckpt", "sampler", "rl", "layers"}:
     return
-  config = config_lib.load(args.config)
+  config = config_lib.override(config_lib.load(args.config), parse_set(args.set))
+  if "layers" in only:
+    print_layers(config)
   s = Setup(config)
   peak, src = peak_flops_per_device(config.train.peak_flops)
   print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}; peak "
         f"{peak / 1e9:.0f} GFLOP/s ({src}); model {param_count(s.abs_params) / 1e6:.1f}M params, "
         f"batch {config.train.batch_size} x {config.data.seq_len} tokens")
   step_s = print_step(s, peak) if "train" in only else 1.0
-  print_around_step(s, only, step_s, args)
+  print_around_step(s, only, step_s, args, peak)
 
 
 if __name__ == "__main__":

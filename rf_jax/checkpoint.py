@@ -21,6 +21,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from rf_jax.errors import ConfigError
+from rf_jax.layout import layout_hint
 
 ITEMS = ("state", "data", "meta")
 TMP = ".orbax-checkpoint-tmp"  # Orbax writes a step here and renames it when complete
@@ -256,6 +257,8 @@ def check_shapes(stored: dict[str, tuple], abstract_tree, what: str) -> None:
             for p, a in jax.tree_util.tree_leaves_with_path(abstract_tree)}
   missing = sorted(set(wanted) - set(stored))
   extra = sorted(set(stored) - set(wanted))
+  if hint := layout_hint(stored, wanted):
+    raise ConfigError(f"{what} does not match the configured model: {hint}")
   if missing or extra:
     name = (missing or extra)[0]
     where = "is missing from" if missing else "is not in the configured model but is in"

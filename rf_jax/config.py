@@ -8,6 +8,7 @@ all work from any directory once rf_jax is installed.
 """
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib.resources
 import importlib.util
@@ -70,6 +71,14 @@ def load(spec: str) -> ml_collections.ConfigDict:
     return module.get_config(preset)
   except ValueError as e:  # an unknown preset: the config's own message says which exist
     raise ConfigError(str(e)) from None
+
+
+def literal(text: str) -> Any:
+  """A command-line value as Python reads it (numbers, tuples, booleans), else the string."""
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
 
 
 def override(config: ml_collections.ConfigDict, overrides: dict[str, Any]):

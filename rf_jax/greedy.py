@@ -97,7 +97,8 @@ class GreedyEvaluator:
                               for i in idx) + scratchpad_tokens(scratchpad), 8)
       self._buckets.append((idx, tokens, mask, max_new))
     self._decode = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
-        functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=vocab.allowed(),
+        functools.partial(sample, graphdef=graphdef, max_new=max_new,
+                          valid_vocab=vocab.allowed(ans=use_trace or scratchpad > 0),
                           eos_id=vocab.eos_id, think=scratchpad, ans_id=vocab.ans_id),
         in_shardings=(None, self._sh, self._sh, None), out_shardings=self._sh))
 

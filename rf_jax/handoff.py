@@ -1,7 +1,8 @@
 """Phase handoff: start a phase from the previous phase's parameters (`config.init_from`).
 
 Parameters only; the optimizer starts fresh. The vocabulary may grow at the end and
-nothing else may change: every other parameter must keep its name and shape. New token
+nothing else may change: every other parameter must keep its name and shape (in either
+layer layout: stacked and unrolled blocks convert, see rf_jax.layout). New token
 rows (embedding rows, output columns) start from a fresh initialisation, except text
 tokens that spell old symbols: they start from those symbols' rows (the mean of them
 for a multi-character piece), so a byte token '7' means what symbol '7' meant.
@@ -18,6 +19,7 @@ from etils import epath
 from rf_jax.checkpoint import absolute, path_name, stored_shapes
 from rf_jax.data import text as text_lib
 from rf_jax.errors import ConfigError
+from rf_jax.layout import is_stacked, shapes_as
 from rf_jax.runs import load_run, read_meta
 from rf_jax.vocab import SYMBOLS, Vocab, text_vocab, train_sentencepiece
 
@@ -100,8 +102,10 @@ def init_params(path: str, abs_params, fresh_params, vocab: Vocab, mesh):
     raise ConfigError(f"{what}: {e}") from None
   old_vocab = Vocab.from_json(meta["vocab"])
   state_dir = f"{workdir.rstrip('/')}/checkpoints/{step}/state"
-  check_compatible(stored_shapes(state_dir), abs_params, old_vocab, vocab, what)
-  old = load_run(workdir, step, mesh).params
+  stacked = is_stacked(abs_params)  # either layout hands off into either (rf_jax.layout)
+  check_compatible(shapes_as(stored_shapes(state_dir), stacked), abs_params, old_vocab, vocab,
+                   what)
+  old = load_run(workdir, step, mesh, scan_layers=stacked).params
   table = seed_table(old_vocab, vocab)
   shardings = jax.tree.map(lambda a: a.sharding, abs_params)
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from rf_jax import attention
-from rf_jax.attention import NEG_INF, attention_mask, masked_attention
+from rf_jax.attention import NEG_INF, attention_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,10 +26,12 @@ class ModelConfig:
   rope_base: float = 10_000.0
   attention_window: int = 0  # 0: full causal attention; w > 0: each token sees the last w tokens
   attention_block: int = 128  # causal attention in query blocks of this size (0: one T x T product)
-  attention: str = "auto"  # kernel (rf_jax.attention): auto, masked, blocked, window, dot_product
-  dtype: str = "float32"  # compute dtype
-  param_dtype: str = "float32"
-  remat: bool = False
+  attention: str = "auto"  # kernel (rf_jax.attention): auto, masked, blocked, window, dot_product, splash
+  dtype: str = "float32"  # compute dtype: activations and matmuls ("bfloat16": mixed precision)
+  param_dtype: str = "float32"  # parameters, and so gradients and optimizer moments
+  remat: bool = False  # recompute each block in the backward pass instead of storing it
+  remat_policy: str = "full"  # with remat: what a block keeps (REMAT_POLICIES)
+  scan_layers: bool = False  # stacked block parameters [n_layers, ...], run by one lax.scan
   norm_eps: float = 1e-6
 
   @property
@@ -47,7 +49,21 @@ class ModelConfig:
       raise ValueError(f"model.position must be 'rope' or 'none', got {self.position!r}")
     if self.attention_window < 0:
       raise ValueError("model.attention_window must be >= 0 (0 means full attention)")
+    if self.remat_policy not in REMAT_POLICIES:
+      raise ValueError(f"model.remat_policy must be one of {', '.join(REMAT_POLICIES)}, "
+                       f"got {self.remat_policy!r}")
     attention.validate(self)
+
+
+# What a rematerialised block keeps for the backward pass (the rest is recomputed):
+# "full" keeps nothing but its input; the others are jax.checkpoint_policies. Every matmul
+# of the model but attention's scores is 2-D, so dots_with_no_batch_dims_saveable keeps the
+# projections and the MLP and recomputes attention.
+REMAT_POLICIES = ("full", "dots_with_no_batch_dims_saveable", "dots_saveable")
+
+
+def remat_policy(name: str):
+  return None if name == "full" else getattr(jax.checkpoint_policies, name)
 
 
 def _capturing(module: nnx.Module) -> bool:
@@ -108,7 +124,7 @@ class Attention(nnx.Module):
     new_cache = None
     if cache is None and not _capturing(self):
       out = attention.attend(cfg, q, k, v, positions_BT, segment_ids_BT)  # model.attention
-    else:
+    else:  # decoding with a KV cache, or under nnx.capture
       keys, values, k_pos, k_seg = k, v, positions_BT, segment_ids_BT
       if cache is not None:
         keys = jnp.concatenate([cache["k"].astype(dt), k], axis=1)
@@ -117,16 +133,15 @@ class Attention(nnx.Module):
         k_seg = jnp.concatenate([cache["seg"], segment_ids_BT], axis=1)
         new_cache = write_cache(cache, k, v, positions_BT, segment_ids_BT)
       mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, cfg.attention_window)
-      out = self._masked(q, keys, values, mask)
+      out = (self._sown(q, keys, values, mask) if _capturing(self)
+             else attention.attend_cached(cfg, q, keys, values, mask))
     out = (out.reshape(B * T, H * K) @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
     return out, new_cache
 
-  def _masked(self, q_BTHK, k_BSHK, v_BSHK, mask_BTS):
-    """One masked product: over cached keys (sampling), or with its probabilities sown."""
+  def _sown(self, q_BTHK, k_BSHK, v_BSHK, mask_BTS):
+    """One masked product with its probabilities sown: only under nnx.capture
+    (rf_jax.api.inspect), never in training."""
     q, keys, values = (a.transpose(0, 2, 1, 3) for a in (q_BTHK, k_BSHK, v_BSHK))  # B H T K
-    if not _capturing(self):
-      return masked_attention(q, keys, values, mask_BTS).transpose(0, 2, 1, 3)
-    # only under nnx.capture (rf_jax.api.inspect), never in training
     logits = jnp.einsum("bhtk,bhsk->bhts", q, keys).astype(jnp.float32) * q.shape[-1] ** -0.5
     probs = jax.nn.softmax(jnp.where(mask_BTS[:, None], logits, NEG_INF), axis=-1)
     probs = probs.astype(jnp.dtype(self.cfg.dtype))
@@ -138,13 +153,16 @@ def init_cache(cfg: ModelConfig, batch: int, length: int, dtype=jnp.float32) -> 
   """An empty KV cache of `length` slots per layer (a ring buffer: slot = index % length).
 
   With a sliding window, `length = attention_window` is enough: older keys are masked
-  out anyway. Empty slots have segment -1, which no query matches.
+  out anyway. Empty slots have segment -1, which no query matches. With scanned layers the
+  layers' caches are one dict of arrays with a leading layer axis, else a list of dicts.
   """
-  shape = (batch, length, cfg.n_heads, cfg.head_dim)
+  lead = (cfg.n_layers,) if cfg.scan_layers else ()
+  shape = (*lead, batch, length, cfg.n_heads, cfg.head_dim)
   layer = lambda: {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype),
-                   "pos": jnp.zeros((batch, length), jnp.int32),
-                   "seg": jnp.full((batch, length), -1, jnp.int32)}
-  return {"index": jnp.zeros((), jnp.int32), "layers": [layer() for _ in range(cfg.n_layers)]}
+                   "pos": jnp.zeros((*lead, batch, length), jnp.int32),
+                   "seg": jnp.full((*lead, batch, length), -1, jnp.int32)}
+  layers = layer() if cfg.scan_layers else [layer() for _ in range(cfg.n_layers)]
+  return {"index": jnp.zeros((), jnp.int32), "layers": layers}
 
 
 def write_cache(cache: dict, k, v, pos, seg) -> dict:
@@ -199,13 +217,50 @@ def _apply_block(block: Block, x, positions, segment_ids):
   return block(x, positions, segment_ids)[0]
 
 
+def stack_blocks(blocks: list[Block]) -> Block:
+  """One Block whose parameters hold all of `blocks`' along a leading "layers" axis.
+
+  Made from the unrolled blocks, so a seed gives the same parameters in either layout.
+  """
+  graphdef, _ = nnx.split(blocks[0])
+  stacked = jax.tree.map(lambda *a: jnp.stack(a), *(nnx.split(b)[1] for b in blocks))
+  for _, var in nnx.to_flat_state(stacked):
+    axes = var.get_metadata().get("out_sharding")
+    if axes is not None:
+      var.set_metadata(out_sharding=("layers", *axes))
+  return nnx.merge(graphdef, stacked)
+
+
+def scan_blocks(blocks: Block, x, positions, segment_ids, remat: bool, policy: str):
+  """The residual stream through stacked blocks with one lax.scan: the compiled step holds
+  one block, whatever the depth."""
+  graphdef, state = nnx.split(blocks)
+  body = lambda x, layer: (_apply_block(nnx.merge(graphdef, layer), x, positions, segment_ids),
+                           None)
+  if remat:
+    body = jax.checkpoint(body, policy=remat_policy(policy), prevent_cse=False)
+  return jax.lax.scan(body, x, state)[0]
+
+
+def scan_blocks_cached(blocks: Block, x, positions, segment_ids, layers: dict, index):
+  """`scan_blocks` for decoding: each layer's cache slice goes in and comes back written."""
+  graphdef, state = nnx.split(blocks)
+
+  def body(x, layer_and_cache):
+    layer, cache = layer_and_cache
+    return nnx.merge(graphdef, layer)(x, positions, segment_ids, dict(cache, index=index))
+
+  return jax.lax.scan(body, x, (state, layers))
+
+
 class Transformer(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
     cfg.validate()
     pd = jnp.dtype(cfg.param_dtype)
     self.embed = _param(rngs, (cfg.vocab_size, cfg.d_model), ("vocab", "embed"), pd, 1.0)
-    self.blocks = nnx.List([Block(cfg, rngs) for _ in range(cfg.n_layers)])
+    blocks = [Block(cfg, rngs) for _ in range(cfg.n_layers)]
+    self.blocks = stack_blocks(blocks) if cfg.scan_layers else nnx.List(blocks)
     self.final_norm = RMSNorm(cfg.d_model, cfg.norm_eps, pd)
     self.unembed = _param(rngs, (cfg.d_model, cfg.vocab_size), ("embed", "vocab"), pd,
                           cfg.d_model ** -0.5)
@@ -216,24 +271,47 @@ class Transformer(nnx.Module):
     dt = jnp.dtype(self.cfg.dtype)
     x = jnp.take(self.embed[...], tokens_BT, axis=0).astype(dt)
     if cache is None:
-      block_fn = nnx.remat(_apply_block) if self.cfg.remat else _apply_block
-      for block in self.blocks:
-        if _capturing(self):
-          self.sow(nnx.Intermediate, "hidden", x)  # the residual stream entering each block
-        x = block_fn(block, x, positions_BT, segment_ids_BT)
-      if _capturing(self):
-        self.sow(nnx.Intermediate, "hidden", x)
+      x = self._layers(x, positions_BT, segment_ids_BT)
     else:
-      layers = []
-      for block, layer_cache in zip(self.blocks, cache["layers"]):
-        layer_cache = dict(layer_cache, index=cache["index"])  # where this chunk is written
-        x, layer_cache = block(x, positions_BT, segment_ids_BT, layer_cache)
-        layers.append(layer_cache)
+      x, layers = self._layers_cached(x, positions_BT, segment_ids_BT, cache)
       cache = {"index": cache["index"] + tokens_BT.shape[1], "layers": layers}
     B, T, D = x.shape
     x = self.final_norm(x).reshape(B * T, D)
-    logits = (x @ self.unembed[...].astype(dt)).astype(jnp.float32).reshape(B, T, -1)
+    # f32 logits accumulated in f32: the loss is f32 whatever the compute dtype
+    logits = jnp.matmul(x, self.unembed[...].astype(dt), preferred_element_type=jnp.float32)
+    logits = logits.reshape(B, T, -1)
     return logits if cache is None else (logits, cache)
+
+  def _layers(self, x, positions_BT, segment_ids_BT):
+    cfg = self.cfg
+    if cfg.scan_layers:
+      if _capturing(self):
+        raise ValueError("nnx.capture needs unrolled layers: rf_jax.load(...).inspect converts "
+                         "them; or build the model with scan_layers=False")
+      return scan_blocks(self.blocks, x, positions_BT, segment_ids_BT, cfg.remat,
+                         cfg.remat_policy)
+    block_fn = _apply_block
+    if cfg.remat:
+      block_fn = nnx.remat(_apply_block, policy=remat_policy(cfg.remat_policy))
+    for block in self.blocks:
+      if _capturing(self):
+        self.sow(nnx.Intermediate, "hidden", x)  # the residual stream entering each block
+      x = block_fn(block, x, positions_BT, segment_ids_BT)
+    if _capturing(self):
+      self.sow(nnx.Intermediate, "hidden", x)
+    return x
+
+  def _layers_cached(self, x, positions_BT, segment_ids_BT, cache):
+    """(x, the layers' new caches); each layer writes its chunk at cache["index"]."""
+    if self.cfg.scan_layers:
+      return scan_blocks_cached(self.blocks, x, positions_BT, segment_ids_BT, cache["layers"],
+                                cache["index"])
+    layers = []
+    for block, layer_cache in zip(self.blocks, cache["layers"]):
+      x, layer_cache = block(x, positions_BT, segment_ids_BT,
+                             dict(layer_cache, index=cache["index"]))
+      layers.append(layer_cache)
+    return x, layers
 
 
 def param_count(params) -> int:

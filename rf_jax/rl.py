@@ -2,9 +2,9 @@
 task's partial-credit `score`, normalise rewards within the group, and take a token-level
 clipped policy-gradient step.
 
-Pure pieces (jitted by the caller): `token_logprobs`, `pg_loss`, `rl_step`; the update's
-rows are built on the host by rf_jax/rl_rows.py. Host pieces: `group_advantages` (numpy) and the scorer, which runs Python task
-code between the jitted rollout and the jitted update.
+Pure pieces (jitted by the caller): `token_logprobs`, `pg_loss`, `rl_step`. Host pieces:
+`group_advantages` and `token_advantages` (numpy), the update's rows (rf_jax/rl_rows.py) and
+the scorer, which runs Python task code between the jitted rollout and the jitted update.
 """
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from etils import epath
 
 from rf_jax.checkpoint import ITEMS, absolute, check_shapes, stored_shapes
 from rf_jax.errors import ConfigError
+from rf_jax.layout import convert
 from rf_jax.plugins import import_modules
 from rf_jax.sharding import make_mesh
 from rf_jax.train_state import mesh_rules, model_config
@@ -56,8 +57,12 @@ def read_meta(workdir: str, step: int | None = None) -> tuple[int, dict]:
   return step, meta
 
 
-def load_run(workdir: str, step: int | None = None, mesh=None) -> Run:
-  """Parameters only (no optimizer state), on `mesh` (default: data-parallel over all devices)."""
+def load_run(workdir: str, step: int | None = None, mesh=None,
+             scan_layers: bool | None = None) -> Run:
+  """Parameters only (no optimizer state), on `mesh` (default: data-parallel over all devices).
+
+  `scan_layers`: the layer layout to return (rf_jax.layout); None keeps the checkpoint's.
+  """
   workdir = absolute(workdir)
   step, meta = read_meta(workdir, step)
   config = ml_collections.ConfigDict(meta["config"])
@@ -75,4 +80,19 @@ def load_run(workdir: str, step: int | None = None, mesh=None) -> Run:
       state_dir, args=ocp.args.PyTreeRestore(
           item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item),
           partial_restore=True))
-  return Run(str(workdir), step, config, vocab, meta, graphdef, restored["params"], mesh)
+  run = Run(str(workdir), step, config, vocab, meta, graphdef, restored["params"], mesh)
+  return run if scan_layers is None else relayout(run, scan_layers)
+
+
+def relayout(run: Run, scan_layers: bool) -> Run:
+  """The run with its model's layers stacked (True) or unrolled (False); same parameters."""
+  if bool(run.config.model.get("scan_layers", False)) == bool(scan_layers):
+    return run
+  config = ml_collections.ConfigDict(run.config.to_dict())
+  config.model.scan_layers = bool(scan_layers)
+  graphdef, abs_params = abstract_model(model_config(config, run.vocab), run.mesh,
+                                        mesh_rules(config))
+  shardings = jax.tree.map(lambda a: a.sharding, abs_params)
+  with jax.set_mesh(run.mesh):
+    params = jax.jit(lambda p: convert(p, bool(scan_layers)), out_shardings=shardings)(run.params)
+  return dataclasses.replace(run, config=config, graphdef=graphdef, params=params)

@@ -21,6 +21,7 @@ DEFAULT_RULES = (
     ("heads", "tensor"),
     ("mlp", "tensor"),
     ("kv", None),
+    ("layers", None),  # the stacked blocks of model.scan_layers: every device holds all layers
 )
 
 

@@ -39,8 +39,11 @@ def model_config(config, vocab) -> ModelConfig:
 
 
 def mesh_rules(config) -> tuple:
-  return tuple((name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
-               for name, axes in config.mesh.rules)
+  """The config's logical-axis rules; the layer axis of stacked blocks (model.scan_layers)
+  is replicated unless a rule maps it."""
+  rules = tuple((name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
+                for name, axes in config.mesh.rules)
+  return rules if any(name == "layers" for name, _ in rules) else rules + (("layers", None),)
 
 
 def make_schedule(peak_lr: float, warmup_steps: int, total_steps: int,

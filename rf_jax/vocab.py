@@ -151,19 +151,21 @@ class Vocab:
         out.append(len(tok.encode("utf-8")))
     return tuple(out)
 
-  def allowed(self) -> np.ndarray:
+  def allowed(self, ans: bool = True) -> np.ndarray:
     """Ids a model of this phase may output: the phase's action space for sampling and loss.
 
     Phase 1 outputs symbols, <eos> and <ans>; later phases text tokens, <eos> and <ans>
     (their strings are all tokenised as text, so symbol ids never occur as targets). The
     other specials are never targets, and <sep>/<bos> would decode to nothing, which would
-    let a policy pad a short answer with them.
+    let a policy pad a short answer with them. For the same reason `ans=False` leaves out
+    <ans> where nothing reads it (no trace, no scratchpad).
     """
     out = np.ones(self.size, bool)
     if self._offset >= 0:
       out[:self._offset] = False
     out[[self._ids[t] for t in SPECIALS]] = False
-    out[[self.eos_id, self.ans_id]] = True
+    out[self.eos_id] = True
+    out[self.ans_id] = ans
     return out
 
   def is_prefix_of(self, other: "Vocab") -> bool:

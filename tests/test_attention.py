@@ -12,6 +12,7 @@ from rf_jax import attention, config
 from rf_jax.attention import (KERNELS, NEG_INF, attend, attention_mask, masked_attention,
                               resolve)
 from rf_jax.errors import ConfigError
+from rf_jax.sharding import make_mesh
 from rf_jax.model import ModelConfig, Transformer
 from rf_jax.train_state import model_config
 from rf_jax.vocab import phase1_vocab
@@ -72,8 +73,9 @@ def value_and_grads(f, q, k, v, pos, seg):
 
 CASES = [("masked", 20, 0), ("masked", 37, 5), ("blocked", 20, 0), ("blocked", 7, 0),
          ("window", 64, 8), ("window", 50, 16), ("window", 37, 5),
-         ("window", 16, 16), ("dot_product", 20, 0), ("dot_product", 37, 5), ("auto", 20, 0),
-         ("auto", 37, 5), ("user_reference", 20, 4)]
+         ("window", 16, 16), ("dot_product", 20, 0), ("dot_product", 37, 5),
+         ("dot_product", 64, 8), ("dot_product", 16, 16), ("splash", 20, 0), ("splash", 37, 5),
+         ("auto", 20, 0), ("auto", 37, 5), ("user_reference", 20, 4)]
 
 
 @pytest.mark.parametrize("name,T,window", CASES)
@@ -89,7 +91,7 @@ def test_kernel_equals_masked_reference_values_and_gradients(name, T, window):
 
 def test_every_kernel_of_rf_jax_is_tested():
   built_in = {n for n in KERNELS.names() if KERNELS.get(n).fn.__module__ == attention.__name__}
-  assert built_in == {"masked", "blocked", "window", "dot_product", "auto"}
+  assert built_in == {"masked", "blocked", "window", "dot_product", "splash", "auto"}
   assert built_in <= {name for name, _, _ in CASES}
 
 
@@ -112,6 +114,63 @@ def test_dot_product_runs_xla_on_cpu_and_equals_the_explicit_choice():
   cfg = kernel_config("dot_product", 5)
   explicit = attention.dot_product(q, k, v, pos, seg, cfg, implementation="xla")
   np.testing.assert_array_equal(attend(cfg, q, k, v, pos, seg), explicit)
+
+
+# --- the accelerators' kernels ----------------------------------------------------------
+
+@pytest.mark.parametrize("window,mesh_shape", [(0, None), (24, None), (0, (2, 1, 2))])
+def test_splash_kernel_equals_the_masked_reference(window, mesh_shape):
+  # The TPU kernel itself, run by Pallas' interpreter on CPU: packed segments, padding, a
+  # window; under a mesh it runs per shard of rows and heads (shard_map)
+  q, k, v, pos, seg = inputs(256, pad=5, B=4, H=2, K=16)
+  f = lambda q, k, v, pos, seg: attention.splash_attention(q, k, v, seg, window, interpret=True)
+  if mesh_shape is None:
+    got, g_got = value_and_grads(f, q, k, v, pos, seg)
+  else:
+    mesh = make_mesh(mesh_shape, jax.devices()[:4])
+    with jax.set_mesh(mesh):
+      got, g_got = value_and_grads(f, q, k, v, pos, seg)
+      assert "shard_map" in str(jax.make_jaxpr(f)(q, k, v, pos, seg))
+  want, g_want = value_and_grads(lambda *a: reference_attention(*a, window), q, k, v, pos, seg)
+  np.testing.assert_allclose(got, want, atol=2e-6)
+  for a, b in zip(g_got, g_want):
+    np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+@pytest.mark.parametrize("backend,T,window,auto_picks,splash_runs", [
+    ("cpu", 256, 0, "blocked", "dot_product"), ("cpu", 100, 0, "masked", "dot_product"),
+    ("gpu", 256, 0, "dot_product", "dot_product"), ("gpu", 512, 64, "dot_product", "dot_product"),
+    ("tpu", 256, 0, "splash", "splash"), ("tpu", 512, 64, "splash", "splash"),
+    ("tpu", 100, 0, "dot_product", "dot_product")])
+def test_auto_takes_the_fused_kernel_on_accelerators_and_splash_only_on_tpu(
+    backend, T, window, auto_picks, splash_runs):
+  cfg = kernel_config("auto", window, 128)
+  assert resolve(cfg, T, backend) == auto_picks
+  assert resolve(dataclasses.replace(cfg, attention="splash"), T, backend) == splash_runs
+  assert resolve(dataclasses.replace(cfg, attention="dot_product"), T, backend) == "dot_product"
+  assert resolve(dataclasses.replace(cfg, attention="masked"), T, backend) == "masked"
+
+
+def test_splash_off_tpu_runs_dot_product():
+  # So a TPU run's checkpoint (model.attention=splash) evaluates anywhere
+  q, k, v, pos, seg = inputs(256, B=1, H=1, K=4)
+  trace = lambda name: str(jax.make_jaxpr(
+      lambda *a: KERNELS.get(name).fn(*a, kernel_config(name, 16)))(q, k, v, pos, seg))
+  assert jax.default_backend() == "cpu" and trace("splash") == trace("dot_product")
+  assert "pallas_call" not in trace("splash")
+
+
+@pytest.mark.parametrize("name", ["dot_product", "splash", "masked", "auto"])
+def test_cached_forms_equal_the_masked_product(name):
+  # T new queries against S cached keys under a mask with no causal order (ring slots)
+  B, T, S, H, K = 2, 3, 11, 2, 8
+  q, k, v = (jax.random.normal(key, (B, n, H, K))
+             for key, n in zip(jax.random.split(jax.random.key(4), 3), (T, S, S)))
+  mask = jax.random.bernoulli(jax.random.key(5), 0.5, (B, T, S)).at[:, :, -1].set(True)
+  got = attention.attend_cached(kernel_config(name, 0), q, k, v, mask)
+  want = masked_attention(*(a.transpose(0, 2, 1, 3) for a in (q, k, v)), mask)
+  np.testing.assert_allclose(got, want.transpose(0, 2, 1, 3), atol=2e-6)
+  assert (KERNELS.get(name).cached is not None) == (name in ("dot_product", "splash"))
 
 
 @pytest.mark.parametrize("dtype,tol", [(jnp.float32, 1e-5), (jnp.bfloat16, 3e-2)])
@@ -224,7 +283,7 @@ def test_unknown_kernel_is_a_one_line_error_listing_the_known_ones():
     dataclasses.replace(CFG, attention="flash").validate()
   message = str(e.value)
   assert "\n" not in message
-  for name in ("auto", "masked", "blocked", "window", "dot_product"):
+  for name in ("auto", "masked", "blocked", "window", "dot_product", "splash"):
     assert name in message
 
 
@@ -235,7 +294,7 @@ def test_kernels_that_cannot_run_the_model_config_are_errors():
     kernel_config("blocked", 16).validate()
   with pytest.raises(ConfigError, match="attention_block > 0"):
     kernel_config("blocked", 0, 0).validate()
-  for name in ("auto", "masked", "dot_product"):
+  for name in ("auto", "masked", "dot_product", "splash"):
     kernel_config(name, 16).validate()
     kernel_config(name, 0).validate()
 

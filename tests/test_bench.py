@@ -8,12 +8,14 @@ from rf_jax.step import loss_fn
 from tests.helpers import ROOT
 
 
-# auto's blocked kernel, one product, the window kernel, and a configured kernel
-@pytest.mark.parametrize("block,window,kernel", [(16, 0, "auto"), (0, 0, "auto"),
-                                                 (16, 16, "auto"), (16, 0, "dot_product")])
-def test_handwritten_floor_is_the_trainers_model(block, window, kernel):
+# auto's blocked kernel, one product, the window kernel, a configured kernel, scanned layers
+@pytest.mark.parametrize("block,window,kernel,scan", [
+    (16, 0, "auto", False), (0, 0, "auto", False), (16, 16, "auto", False),
+    (16, 0, "dot_product", False), (16, 16, "dot_product", True)])
+def test_handwritten_floor_is_the_trainers_model(block, window, kernel, scan):
   config = config_lib.load(f"{ROOT}/configs/phase1.py:tiny")
-  config.model.update(attention_block=block, attention_window=window, attention=kernel)
+  config.model.update(attention_block=block, attention_window=window, attention=kernel,
+                      scan_layers=scan)
   s = bench.Setup(config)
   state, batch = s.state(), s.batch()
   with jax.set_mesh(s.mesh):
@@ -50,3 +52,18 @@ def test_rl_bench_compares_packed_rows_with_the_padded_step():
   assert packed["update_tokens"] < padded["update_tokens"]  # packing drops the padding
   for x in arms.values():
     assert 0 < x["mfu"] and 0 < x["mfu_update"] and x["step_s"] > x["update_s"] > 0
+
+
+def test_set_overrides_read_python_literals():
+  assert bench.parse_set(["model.scan_layers=True", "model.attention=dot_product",
+                          "mesh.shape=(1, 1, 1)", "train.steps=3"]) == {
+      "model.scan_layers": True, "model.attention": "dot_product", "mesh.shape": (1, 1, 1),
+      "train.steps": 3}
+
+
+@pytest.mark.slow  # timed compiles, measured in CPU time so other processes matter less
+def test_scanned_24_layers_compile_within_2x_of_4_layers():
+  config = config_lib.load(f"{ROOT}/configs/phase1.py:tiny")
+  cpu = {(r["layers"], r["scan"]): r["compile_cpu_s"] for r in bench.bench_layers(config)}
+  assert cpu[(24, True)] < 2 * cpu[(4, True)], cpu
+  assert cpu[(24, False)] > 1.5 * cpu[(4, False)], cpu  # unrolled grows with depth

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# What every training launch passes before the user's flags: the fused kernel, scanned layers
+GPU_MODEL = "--config.model.attention=dot_product --config.model.scan_layers=True"
+TPU_MODEL = "--config.model.attention=splash --config.model.scan_layers=True"
 TPU = ROOT / "launch" / "tpu_vm"
 GPU = ROOT / "launch" / "gpu"
 SCRIPTS = sorted(TPU.glob("*.sh")) + sorted(GPU.glob("*.sh")) + [GPU / "slurm.sbatch"]
@@ -97,7 +100,7 @@ SETUP_REMOTE = (
 RUN_REMOTE = (
     "cd ~/rf_jax && source ~/rf_jax_venv/bin/activate && mkdir -p ~/rf_jax_logs && "
     "ln -sfn exp1.log ~/rf_jax_logs/latest.log && { nohup python -m rf_jax.main "
-    "--config=configs/phase1.py --workdir=gs://bkt/rf/exp1 --config.train.steps=10 "
+    f"--config=configs/phase1.py --workdir=gs://bkt/rf/exp1 {TPU_MODEL} --config.train.steps=10 "
     "> ~/rf_jax_logs/exp1.log 2>&1 < /dev/null & echo $! > ~/rf_jax_logs/exp1.pid; }")
 
 
@@ -178,7 +181,7 @@ def test_run_remote_command_really_runs(fake, tmp_path):
     time.sleep(0.05)
   assert (home / "argv").read_text().splitlines() == [
       "-m", "rf_jax.main", "--config=configs/phase1.py:tiny", "--workdir=gs://b/it's here",
-      "--config.mesh.shape=(2,2,2)", "--config.name=a b"]
+      *TPU_MODEL.split(), "--config.mesh.shape=(2,2,2)", "--config.name=a b"]
   assert (home / "cwd").read_text().strip() == str(home / "rf_jax")
   assert int((home / "rf_jax_logs" / "r1.pid").read_text())
   for _ in range(100):
@@ -195,17 +198,17 @@ def test_pipeline(fake):
       "gcloud compute tpus tpu-vm ssh rf --zone=us-west4-a --worker=all --command=" +
       shlex.quote("set -o pipefail && cd ~/rf_jax && source ~/rf_jax_venv/bin/activate && "
                   "mkdir -p ~/rf_jax_logs && python -m rf_jax.pipeline --root=gs://bkt/rf/pipe "
-                  "2>&1 | tee ~/rf_jax_logs/pipe-pipeline.log")]
+                  f"-- {TPU_MODEL} 2>&1 | tee ~/rf_jax_logs/pipe-pipeline.log")]
   again = dry(fake, TPU / "pipeline.sh", "--name=rf", "--zone=us-west4-a",
               "--root=gs://bkt/rf/pipe", "--only=phase2,phase3", "--preset=tiny", "--",
               "--config.train.steps=10")
   driver = ("python -m rf_jax.pipeline --root=gs://bkt/rf/pipe --only=phase2,phase3 "
-            "--preset=tiny -- --config.train.steps=10")
+            f"--preset=tiny -- {TPU_MODEL} --config.train.steps=10")
   assert len(again) == 1 and driver + " 2>&1" in command_of(again[0])
   # the command the workers run is the one the driver parses
   remote = shlex.split(command_of(again[0]))
   i = remote.index("rf_jax.pipeline") + 1
-  assert remote[i:i + 5] == shlex.split(driver)[3:]
+  assert remote[i:i + 7] == shlex.split(driver)[3:]
 
 
 def test_pipeline_script_runs_every_phase_and_the_baseline(fake, capsys):
@@ -228,7 +231,8 @@ def test_thesis_on_a_v5e_32_slice(fake):
             "--root=gs://bkt/th/", "--text_files=gs://bkt/corpus/*.jsonl", "--seeds=0,1",
             "--", "--config.train.log_every=10")
   driver = ("python -m rf_jax.thesis --config=configs/thesis.py:v5e-32 --root=gs://bkt/th "
-            "--text_files='gs://bkt/corpus/*.jsonl' --seeds=0,1 -- --config.train.log_every=10")
+            f"--text_files='gs://bkt/corpus/*.jsonl' --seeds=0,1 -- {TPU_MODEL} "
+            "--config.train.log_every=10")
   assert len(out) == 1 and out[0].startswith(
       "gcloud compute tpus tpu-vm ssh rf --zone=us-west4-a --worker=all --command='")
   assert command_of(out[0]) == (
@@ -376,18 +380,19 @@ def test_run_local(fake):
              "--workdir=workdirs/bench", "--", "--config.train.steps=10") == [
       "env XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 python -m rf_jax.main "
       "--config=configs/phase1.py:bench --workdir=workdirs/bench "
-      "--config.mesh.shape='(-1,1,1)' --config.train.steps=10"]
+      f"--config.mesh.shape='(-1,1,1)' {GPU_MODEL} --config.train.steps=10"]
   assert dry(fake, GPU / "run_local.sh", "--config=configs/phase1.py", "--workdir=w",
              "--gpus=4") == [
       "env XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 CUDA_VISIBLE_DEVICES=0,1,2,3 python -m rf_jax.main "
-      "--config=configs/phase1.py --workdir=w --config.mesh.shape='(-1,1,1)'"]
+      f"--config=configs/phase1.py --workdir=w --config.mesh.shape='(-1,1,1)' {GPU_MODEL}"]
 
 
 def test_run_local_runs_for_real(fake):
   r = fake.run(GPU / "run_local.sh", "--config=configs/phase1.py", "--workdir=w", "--gpus=1")
   assert r.returncode == 0, r.stderr
   assert fake.calls() == [
-      "python -m rf_jax.main --config=configs/phase1.py --workdir=w --config.mesh.shape=(-1,1,1)"]
+      "python -m rf_jax.main --config=configs/phase1.py --workdir=w --config.mesh.shape=(-1,1,1) "
+      + GPU_MODEL]
 
 
 def test_submit_two_nodes_of_eight(fake, tmp_path):
@@ -414,7 +419,7 @@ def test_slurm_sbatch_dry_run(fake):
       "srun --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1 "
       "bash -c 'exec \"$@\" --process_id=\"$SLURM_NODEID\"' rf_jax "
       "python -m rf_jax.main --config=configs/phase1.py:bench --workdir=/shared/rf/exp1 "
-      "--coordinator_address=gpu-a17:12345 --num_processes=2"]
+      f"--coordinator_address=gpu-a17:12345 --num_processes=2 {GPU_MODEL}"]
   assert fake.calls() == ["scontrol show hostnames gpu-a[17-18]"]
 
 
@@ -432,7 +437,35 @@ def test_slurm_task_gets_its_own_process_id(fake):
   assert r.returncode == 0, r.stderr
   assert fake.calls()[-1] == ("python -m rf_jax.main --config=c.py --workdir=wd "
                               "--coordinator_address=gpu-a17:12345 --num_processes=2 "
-                              "--config.name=a b --process_id=1")
+                              f"{GPU_MODEL} --config.name=a b --process_id=1")
+
+
+def test_gpu_bench(fake, tmp_path):
+  # From any directory: the benchmark runs from the repository root
+  assert dry(fake, GPU / "bench.sh", cwd=tmp_path) == [
+      "env XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 CUDA_VISIBLE_DEVICES=0 python -m rf_jax.bench "
+      "--config=configs/phase1.py:bench125m --only=train,sampler,rl,layers,attention "
+      "--set=model.attention=dot_product --set=model.scan_layers=True"]
+  assert dry(fake, GPU / "bench.sh", "--config=configs/phase1.py:bench", "--only=train",
+             "--gpu=3", "--", "--batch=64") == [
+      "env XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 CUDA_VISIBLE_DEVICES=3 python -m rf_jax.bench "
+      "--config=configs/phase1.py:bench --only=train --set=model.attention=dot_product "
+      "--set=model.scan_layers=True --batch=64"]
+  r = fake.run(GPU / "bench.sh", "--dry-run", "--gpu=x")
+  assert r.returncode == 2 and r.stderr == "error: --gpu must be a GPU index (0, 1, ...), got 'x'\n"
+
+
+@pytest.mark.slow  # a real benchmark run, on CPU
+def test_gpu_bench_runs_on_cpu(fake):
+  # The script the GPU measurement runs, run here on the tiny preset with this interpreter
+  r = fake.run(GPU / "bench.sh", "--config=configs/phase1.py:tiny", "--only=train,sampler",
+               f"--python={sys.executable}", "--", "--new=8", "--prompt=8",
+               extra_env={"PYTHONPATH": str(ROOT)})
+  assert r.returncode == 0, r.stderr[-2000:]
+  lines = r.stdout.splitlines()
+  assert any(line.startswith("train ") and "MFU" in line for line in lines), r.stdout
+  assert any("trainer step / hand-written step" in line for line in lines)
+  assert any(line.startswith("sampler ") and "same tokens 100.0%" in line for line in lines)
 
 
 # ------------------------------------------------------------------- errors, help, lint

@@ -214,3 +214,28 @@ def test_entropy_target_acts_only_on_actions_below_it():
   assert float(entropy_term(H, mask, 1.0, 0.5)) == pytest.approx(0.45 / 3)
   bonus = jax.grad(lambda h: entropy_term(h, mask, 1.0, target=0.0))(H)
   np.testing.assert_allclose(np.asarray(bonus), [[-1 / 3, -1 / 3, -1 / 3, 0]])
+
+
+@pytest.mark.parametrize("scratchpad", [0, 3])
+def test_ans_is_an_action_only_where_something_reads_it(scratchpad):
+  """Without a trace or a scratchpad the decoder drops <ans>, so a policy that could write it
+  would pad a truncated answer with it unseen: it is not in the action space then."""
+  from rf_jax.objectives.policy_gradient import RLTrainer
+  from rf_jax.train_state import (abstract_model, init_state, make_optimizer, make_schedule,
+                                  model_config, state_shardings)
+  config = load_config()
+  config.rl.update(prompts=32, group_size=8, scratchpad=scratchpad, temperature=1.0)
+  vocab = phase1_vocab()
+  mesh, rules = mesh_of((1, 1, 1)), mesh_rules(config)
+  mcfg = model_config(config, vocab)
+  tx = make_optimizer(make_schedule(1e-3, 1, 2), 0.1, 0.9, 0.98, 1.0)
+  graphdef, abs_params = abstract_model(mcfg, mesh, rules)
+  state = init_state(mcfg, tx, mesh, rules, seed=0)
+  names = ("copy", "sort")
+  trainer = RLTrainer(config.rl, TaskMixture.build(names, None, (1, 2)),
+                      Curriculum(names, 1, 2), vocab, graphdef, mcfg, mesh, tx,
+                      state_shardings(abs_params, tx, mesh), 0, False, 4)
+  _, _, out, _, _ = trainer.rollout(state["params"], 0)
+  assert out.size > 2000
+  assert ((out == vocab.ans_id).any(axis=1).all() if scratchpad
+          else not (out == vocab.ans_id).any())

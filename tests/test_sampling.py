@@ -30,17 +30,24 @@ def until_eos(row):
   return row[:row.index(EOS) + 1] if EOS in row else row
 
 
-@pytest.mark.parametrize("window", [0, 5])
-def test_cached_greedy_equals_recomputation(window):
-  cfg = dataclasses.replace(CFG, attention_window=window)
+@pytest.mark.parametrize("window,kernel,scan", [
+    (0, "auto", False), (5, "auto", False), (0, "dot_product", False), (5, "dot_product", False),
+    (5, "splash", False), (0, "auto", True), (5, "dot_product", True)])
+def test_cached_greedy_equals_recomputation(window, kernel, scan):
+  # with each kernel (the fused one in both paths) and either layer layout
+  cfg = dataclasses.replace(CFG, attention_window=window, attention=kernel, scan_layers=scan)
   graphdef, params, tokens, mask = setup(cfg)
-  cached = jax.jit(functools.partial(sample, graphdef=graphdef, max_new=16, valid_vocab=60,
-                                     eos_id=EOS))(params, tokens, mask, jax.random.key(0))
+  sampler = jax.jit(functools.partial(sample, graphdef=graphdef, max_new=16, valid_vocab=60,
+                                      eos_id=EOS))
+  cached = sampler(params, tokens, mask, jax.random.key(0))
   full = jax.jit(functools.partial(decode_recompute, graphdef=graphdef, max_new=16,
                                    valid_vocab=60))(params, tokens, mask)
   for a, b in zip(cached, full):
     assert until_eos(a) == until_eos(b)
   assert np.asarray(cached).max() < 60  # ids outside the valid vocabulary never come out
+  jaxpr = str(jax.make_jaxpr(sampler)(params, tokens, mask, jax.random.key(0)))
+  assert ("custom_vjp" in jaxpr) == (kernel == "auto")  # the masked product, or the fused kernel
+  assert ("scan[" in jaxpr) == scan
 
 
 def test_padding_does_not_change_the_answer():

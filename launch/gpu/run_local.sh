@@ -9,8 +9,10 @@
 #   -- ...     passed on to python -m rf_jax.main, e.g. -- --config.train.steps=10
 #
 # Runs python -m rf_jax.main with --config.mesh.shape='(-1,1,1)' (every GPU on the data
-# axis; a later --config.mesh.shape after -- wins) and XLA_PYTHON_CLIENT_MEM_FRACTION=0.9
-# (or the value already in the environment). The same --workdir resumes the run.
+# axis), cuDNN's fused attention (--config.model.attention=dot_product) and scanned layers
+# (--config.model.scan_layers=True); the same flags after -- win. Sets
+# XLA_PYTHON_CLIENT_MEM_FRACTION=0.9 (or keeps the value already in the environment).
+# The same --workdir resumes the run.
 
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,4 +30,5 @@ if [[ -n ${OPT_GPUS:-} ]]; then
 fi
 
 run env "${ENVS[@]}" "${OPT_PYTHON:-python}" -m rf_jax.main --config="$OPT_CONFIG" \
-  --workdir="$OPT_WORKDIR" --config.mesh.shape='(-1,1,1)' ${EXTRA[@]+"${EXTRA[@]}"}
+  --workdir="$OPT_WORKDIR" --config.mesh.shape='(-1,1,1)' "${GPU_MODEL_FLAGS[@]}" \
+  ${EXTRA[@]+"${EXTRA[@]}"}

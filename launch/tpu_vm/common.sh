@@ -12,6 +12,15 @@
 #                    otherwise echoes it to stderr as "+ CMD" and runs it.
 # Works with bash >= 3.2 (macOS) as well as Linux bash.
 
+# The model settings of a launch on an accelerator, passed before the user's trainer flags (so
+# a later --config.model.X=... wins): the vendor's fused attention kernel (cuDNN through
+# jax.nn.dot_product_attention on GPUs, Pallas splash attention on TPUs) and scanned layers
+# (one compiled block, whatever the depth). See docs/guide.md, "Accelerators".
+# shellcheck disable=SC2034  # read by the scripts that source this file
+GPU_MODEL_FLAGS=(--config.model.attention=dot_product --config.model.scan_layers=True)
+# shellcheck disable=SC2034
+TPU_MODEL_FLAGS=(--config.model.attention=splash --config.model.scan_layers=True)
+
 die() {
   echo "error: $*" >&2
   exit 2

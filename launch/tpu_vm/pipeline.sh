@@ -10,7 +10,8 @@
 #   --only     the phases to run (default: all, in order), e.g. --only=phase2,phase3 when
 #              phase 1 is done
 #   --preset   config preset given to every phase (e.g. tiny for a smoke test)
-#   -- ...     passed on to every phase's python -m rf_jax.main
+#   -- ...     passed on to every phase's python -m rf_jax.main, after splash attention and
+#              scanned layers (--config.model.attention=splash --config.model.scan_layers=True)
 #
 # The phases are the records of rf_jax/experiments/pipeline.py, so a new phase needs no
 # change here. Every worker runs the same driver; each phase is one multi-process JAX job
@@ -34,6 +35,6 @@ if [[ -n ${OPT_PROJECT:-} ]]; then PROJECT=(--project="$OPT_PROJECT"); fi
 ARGS=(--root="$ROOT")
 if [[ -n ${OPT_ONLY:-} ]]; then ARGS+=(--only="$OPT_ONLY"); fi
 if [[ -n ${OPT_PRESET:-} ]]; then ARGS+=(--preset="$OPT_PRESET"); fi
-if ((${#EXTRA[@]})); then ARGS+=(-- "${EXTRA[@]}"); fi
+ARGS+=(-- "${TPU_MODEL_FLAGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"})
 
 run_on_all_workers "$RUN-pipeline" "$(join_cmd python -m rf_jax.pipeline "${ARGS[@]}")"

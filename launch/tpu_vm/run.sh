@@ -12,6 +12,8 @@
 #              of --workdir); ~/rf_jax_logs/latest.log links to it, RUN.pid holds the pid
 #   -- ...     passed on to python -m rf_jax.main, e.g. -- --config.train.steps=10
 #
+# The trainer gets splash attention and scanned layers (--config.model.attention=splash
+# --config.model.scan_layers=True) before the flags after --, which win.
 # The command returns at once; follow with logs.sh. JAX finds the other workers itself
 # (TPU VM metadata). To stop a run cleanly (it saves a checkpoint and exits 0):
 #   gcloud compute tpus tpu-vm ssh NAME --zone=ZONE --worker=all \
@@ -36,7 +38,7 @@ if [[ $OPT_WORKDIR != gs://* ]]; then
 fi
 
 TRAIN=$(join_cmd python -m rf_jax.main --config="$OPT_CONFIG" --workdir="$OPT_WORKDIR" \
-  ${EXTRA[@]+"${EXTRA[@]}"})
+  "${TPU_MODEL_FLAGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"})
 REMOTE="cd ~/rf_jax && source ~/rf_jax_venv/bin/activate && mkdir -p ~/rf_jax_logs"
 REMOTE+=" && ln -sfn $RUN.log ~/rf_jax_logs/latest.log"
 REMOTE+=" && { nohup $TRAIN > ~/rf_jax_logs/$RUN.log 2>&1 < /dev/null"

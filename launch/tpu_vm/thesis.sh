@@ -9,7 +9,8 @@
 #   --root        every run's workdir is ROOT/seed<k>/<arm>/<run>; the report (report.md,
 #                 report.json, report.png) lands in ROOT
 #   --text_files  the text phases' corpus, globs the workers can read (quote the *)
-#   -- ...        passed on to every run's python -m rf_jax.main
+#   -- ...        passed on to every run's python -m rf_jax.main, after splash attention and
+#                 scanned layers (--config.model.attention=splash --config.model.scan_layers=True)
 #
 # Every worker runs the same driver; each training run and each evaluation is one
 # multi-process JAX job over the whole slice. Output is shown here and kept in
@@ -36,6 +37,6 @@ PROJECT=()
 if [[ -n ${OPT_PROJECT:-} ]]; then PROJECT=(--project="$OPT_PROJECT"); fi
 ARGS=(--config="configs/thesis.py:$OPT_PRESET" --root="$ROOT" --text_files="$OPT_TEXT_FILES")
 if [[ -n ${OPT_SEEDS:-} ]]; then ARGS+=(--seeds="$OPT_SEEDS"); fi
-if ((${#EXTRA[@]})); then ARGS+=(-- "${EXTRA[@]}"); fi
+ARGS+=(-- "${TPU_MODEL_FLAGS[@]}" ${EXTRA[@]+"${EXTRA[@]}"})
 
 run_on_all_workers "$RUN-thesis" "$(join_cmd python -m rf_jax.thesis "${ARGS[@]}")"

@@ -23,7 +23,6 @@ overrides a config field in every run (`--set rl.prompts=16`).
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import io
 import json
@@ -170,14 +169,6 @@ def plot(results: dict[str, list[dict]]) -> bytes:
   return buf.getvalue()
 
 
-def literal(text: str):
-  """A command-line value as Python reads it (numbers, tuples, booleans), else the string."""
-  try:
-    return ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    return text
-
-
 def parse_args(argv):
   p = argparse.ArgumentParser(prog="python -m rf_jax.reward", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -200,7 +191,7 @@ def parse_args(argv):
     key, sep, value = item.partition("=")
     if not sep:
       p.error(f"--set {item!r}: write KEY=VALUE, e.g. --set rl.prompts=16")
-    args.overrides[key] = literal(value)
+    args.overrides[key] = config_lib.literal(value)
   unknown = [a for a in config_lib.names(args.arms) if a not in ARMS]
   if unknown:
     p.error(f"unknown arm {unknown[0]!r}; known: {', '.join(ARMS)}")

@@ -145,12 +145,13 @@ class RLTrainer:
     self.rl, self.mixture, self.curriculum, self.vocab = rl, mixture, curriculum, vocab
     self.mesh, self.seed, self.use_trace, self.n_levels = mesh, seed, use_trace, n_levels
     self.row_len, self.model = row_len, model
+    self.sampled = 0  # tokens the sampler ran this step (prompts and completions)
     self._sh = batch_sharding(mesh)
     self._rows_mult = data_parallel_size(mesh) * jax.process_count()
     self._tasks = [tasks_lib.get(n) for n in mixture.names]
     self._budget = {(t, lv): answer_budget(task, lv, vocab, use_trace, seed)
-                    for t, task in enumerate(self._tasks) for lv in range(1, n_levels + 1)}
-    allowed = vocab.allowed()
+                    for t, task in enumerate(self._tasks) for lv in range(1, task.max_level + 1)}
+    allowed = vocab.allowed(ans=use_trace or rl.scratchpad > 0)
     self._sampler = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
         functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=allowed,
                           eos_id=vocab.eos_id, temperature=rl.temperature, top_k=rl.top_k,
