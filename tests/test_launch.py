@@ -217,8 +217,9 @@ def test_pipeline_script_runs_every_phase_and_the_baseline(fake, capsys):
   out = dry(fake, TPU / "pipeline.sh", "--name=rf", "--zone=z", "--root=gs://b/p")
   remote = shlex.split(command_of(out[0]))
   args = remote[remote.index("rf_jax.pipeline") + 1:remote.index("2>&1")]
+  cut = args.index("--") if "--" in args else len(args)  # trainer flags stay after --
   capsys.readouterr()
-  assert pipeline.main(args + ["--dry-run"]) == 0
+  assert pipeline.main(args[:cut] + ["--dry-run"] + args[cut:]) == 0
   plan = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines()
               if line.split(":")[0] in ("phase1", "phase2", "phase3", "baseline"))
   assert list(plan) == ["phase1", "phase2", "phase3", "baseline"]
