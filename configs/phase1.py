@@ -74,6 +74,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       time_budget_s=0.0,        # > 0: stop after this many seconds of training (then evaluate)
       flop_budget=0.0,          # > 0: stop once the run's counted FLOPs reach this (resumes
                                 # count what the run spent before)
+      skip_nonfinite=0,         # > 0: skip up to this many steps with a non-finite loss or
+                                # gradient (no update) before stopping; 0: stop at the first
   ))
 
   c.objective = ml_collections.ConfigDict(dict(

@@ -5,9 +5,13 @@ A checkpoint that fails to restore (truncated, corrupted) is moved aside to
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
+import shutil
+import sys
 import time
 from typing import Any
 
@@ -20,6 +24,50 @@ from rf_jax.errors import ConfigError
 from rf_jax.layout import layout_hint
 
 ITEMS = ("state", "data", "meta")
+TMP = ".orbax-checkpoint-tmp"  # Orbax writes a step here and renames it when complete
+
+
+class DiskFull(ConfigError):
+  """A save ran out of space; earlier checkpoints are intact."""
+
+
+def late_io_callback(unraisable) -> bool:
+  """True for tensorstore I/O that finished after Orbax closed the event loop awaiting it.
+
+  Orbax runs each save or restore on an event loop of its own and closes it as soon as the
+  operation ends, also when it failed part-way (a damaged checkpoint, a full disk): reads or
+  writes it had started still complete later, and tensorstore's completion callback then
+  finds the loop closed and reports `RuntimeError: Event loop is closed` as an unraisable
+  exception, with a traceback, at some later moment. The failed operation has already raised
+  (and been handled); the late callback has nothing left to deliver.
+  """
+  e, tb = unraisable.exc_value, unraisable.exc_traceback
+  if not (isinstance(e, RuntimeError) and str(e) == "Event loop is closed"
+          and unraisable.object is None):
+    return False
+  while tb is not None:
+    if tb.tb_frame.f_code.co_name == "call_soon_threadsafe":
+      return True
+    tb = tb.tb_next
+  return False
+
+
+def drop_late_io_callbacks() -> None:
+  """Installs (once) an unraisable-exception hook that drops late_io_callback reports and
+  passes every other one to the hook it replaces."""
+  previous = sys.unraisablehook
+  if getattr(previous, "drops_late_io_callbacks", False):
+    return
+
+  def hook(unraisable):
+    if not late_io_callback(unraisable):
+      previous(unraisable)
+
+  hook.drops_late_io_callbacks = True
+  sys.unraisablehook = hook
+
+
+drop_late_io_callbacks()
 
 
 def absolute(workdir: str) -> str:
@@ -27,9 +75,22 @@ def absolute(workdir: str) -> str:
   return str(workdir) if "://" in str(workdir) else os.path.abspath(workdir)
 
 
+class QuietOutOfSpace(logging.Filter):
+  """Drops Orbax's error logs (with tracebacks, one per writer thread) of a save that ran out
+  of space: the trainer reports that failure itself, in one line (DiskFull)."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    error = record.exc_info[1] if record.exc_info else None
+    return not (out_of_space(error) or "No space left on device" in record.getMessage())
+
+
+_QUIET = QuietOutOfSpace()
+
+
 class Checkpointer:
 
   def __init__(self, workdir: str, keep: int, async_save: bool = True):
+    logging.getLogger("absl").addFilter(_QUIET)  # once: the same filter object
     self.workdir = epath.Path(workdir)
     self.directory = self.workdir / "checkpoints"
     self._manager = self._open(async_save, keep)
@@ -50,14 +111,52 @@ class Checkpointer:
     args = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
     if data_iter is not None:
       args["data"] = grain.checkpoint.CheckpointSave(data_iter)
-    self._manager.save(step, args=ocp.args.Composite(**args), force=True)
+    with self._out_of_space(step, state):
+      self._manager.save(step, args=ocp.args.Composite(**args), force=True)
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    with self._out_of_space():
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
+    self.wait()
     self._manager.close()
+
+  @contextlib.contextmanager
+  def _out_of_space(self, step: int | None = None, state=None):
+    """Turns a save that ran out of space (now, or an async one before) into DiskFull, after
+    removing its partial folder; the checkpoints before it are left as they are."""
+    try:
+      yield
+    except Exception as e:  # noqa: BLE001 - Orbax wraps the OS error in its own types
+      if not out_of_space(e):
+        raise
+      failed = self._remove_partial() or [step]
+      with contextlib.suppress(Exception):  # join the failed save's threads quietly
+        self._manager.close()
+      raise DiskFull(self._space_message(failed[0], state)) from None
+
+  def _remove_partial(self) -> list[int]:
+    """Deletes the folders of saves that did not complete; returns their steps."""
+    steps = []
+    for p in self.directory.iterdir():
+      if TMP in p.name:
+        steps.append(int(p.name.split(".")[0]) if p.name.split(".")[0].isdigit() else -1)
+        if jax.process_index() == 0:
+          shutil.rmtree(p, ignore_errors=True)
+    return sorted(steps)
+
+  def _space_message(self, step, state) -> str:
+    done = self.all_steps()
+    need = (folder_bytes(self.directory / str(max(done))) if done else
+            sum(x.nbytes for x in jax.tree.leaves(state)) if state is not None else 0)
+    free = shutil.disk_usage(str(self.directory)).free
+    kept = (f"checkpoints {', '.join(map(str, sorted(done)))} are intact" if done else
+            "no earlier checkpoint exists")
+    return (f"no space left on device saving checkpoint step {step} in {self.directory}: a "
+            f"checkpoint needs about {mib(need)} and {mib(free)} is free (keeping "
+            f"train.keep_checkpoints={self._keep} needs {self._keep + 1} of them at once); "
+            f"{kept}. Free space or use a --workdir on a larger disk, then rerun to resume")
 
   def restore(self, step: int, abstract_state, data_iter, on_meta=None):
     """Restores meta first and calls `on_meta(meta)`, then state and data.
@@ -113,6 +212,27 @@ class Checkpointer:
     _sync(f"set_aside_{step}")
     self._manager.close()
     self._manager = self._open(self._async, self._keep)
+
+
+def out_of_space(error: BaseException) -> bool:
+  """True when `error` (or what caused it) is the OS saying the disk is full."""
+  seen = 0
+  while error is not None and seen < 16:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    if "No space left on device" in str(error) or "os_error_code='28'" in str(error):
+      return True
+    error, seen = error.__cause__ or error.__context__, seen + 1
+  return False
+
+
+def folder_bytes(path) -> int:
+  return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(str(path))
+             for f in files)
+
+
+def mib(n: int) -> str:
+  return f"{n / 2**20:.1f} MiB"
 
 
 def path_name(path) -> str:

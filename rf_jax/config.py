@@ -9,6 +9,7 @@ all work from any directory once rf_jax is installed.
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib.resources
 import importlib.util
 import os
@@ -62,7 +63,10 @@ def load(spec: str) -> ml_collections.ConfigDict:
   module_name = "rf_jax_config_" + os.path.splitext(os.path.basename(full))[0]
   module_spec = importlib.util.spec_from_file_location(module_name, full)
   module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
+  try:
+    module_spec.loader.exec_module(module)
+  except SyntaxError as e:
+    raise ConfigError(f"config file {e.filename} line {e.lineno}: {e.msg}") from None
   try:
     return module.get_config(preset)
   except ValueError as e:  # an unknown preset: the config's own message says which exist
@@ -103,10 +107,41 @@ def numbers(value: str | Iterable[float]) -> tuple[float, ...]:
   return tuple(float(x) for x in names(value))
 
 
-def resolve_flag(argv: list[str]) -> list[str]:
-  """argv with `--config=SPEC` naming an existing file, as ml_collections' config flag needs;
-  exits with a one-line error for a config that does not exist."""
-  out = []
+def check_field(config: ml_collections.ConfigDict, key: str) -> None:
+  """Fails with the closest known name unless dotted `key` (`train.steps`) is a field."""
+  node, done = config, []
+  for part in key.split("[")[0].split("."):
+    if not isinstance(node, ml_collections.ConfigDict):
+      raise ConfigError(f"config field {'.'.join(done)} is a value, not a group; "
+                        f"--config.{key} cannot be set")
+    if part not in node:
+      where = ".".join(done + [part])
+      close = difflib.get_close_matches(part, list(node.keys()), n=1, cutoff=0.5)
+      hint = (f"did you mean {'.'.join(done + close)}?" if close else
+              f"known fields{' of ' + '.'.join(done) if done else ''}: {', '.join(sorted(node.keys()))}")
+      raise ConfigError(f"unknown config field {where}; {hint}")
+    node = node[part]
+    done.append(part)
+
+
+def override_keys(argv: list[str]) -> list[str]:
+  """The dotted fields that `--config.a.b=v` (or `--noconfig.a.b` for a boolean) sets."""
+  keys = []
+  for arg in argv:
+    for prefix in ("--config.", "--noconfig."):
+      if arg.startswith(prefix):
+        keys.append(arg[len(prefix):].split("=", 1)[0])
+  return keys
+
+
+def resolve_flag(argv: list[str], default: str | None = None) -> list[str]:
+  """argv with `--config=SPEC` naming an existing file, as ml_collections' config flag needs.
+
+  The config is loaded once here so that a missing file, an unknown preset, a syntax error
+  or an unknown `--config.x.y` field exits with one line instead of a flags traceback.
+  `default` is the spec used when argv has no `--config=`.
+  """
+  out, spec = [], default
   for arg in argv:
     if arg.startswith("--config="):
       path, preset = split_spec(arg[len("--config="):])
@@ -114,6 +149,14 @@ def resolve_flag(argv: list[str]) -> list[str]:
         path = resolve(path)
       except ConfigError as e:
         sys.exit(f"error: {e}")
-      arg = f"--config={path}" + (f":{preset}" if preset else "")
+      spec = f"{path}:{preset}" if preset else path
+      arg = f"--config={spec}"
     out.append(arg)
+  if spec is not None:
+    try:
+      config = load(spec)
+      for key in override_keys(argv):
+        check_field(config, key)
+    except ConfigError as e:
+      sys.exit(f"error: {e}")
   return out

@@ -13,10 +13,13 @@ TensorBoard scalars and PNG plots; with --compare, the runs' headline metrics si
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import sys
 import time
+
+from etils import epath
 
 from rf_jax import probes as probes_lib
 from rf_jax import tasks as tasks_lib
@@ -153,8 +156,10 @@ def plot(reports: list[dict], path: str) -> list[str]:
   if grid:
     axes.flat[0].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
+  buf = io.BytesIO()  # through epath: the workdir may be gs://
+  fig.savefig(buf, format="png", dpi=90)
   plt.close(fig)
+  epath.Path(path).write_bytes(buf.getvalue())
   return list(grid)
 
 
@@ -169,9 +174,9 @@ def scalars(report: dict) -> dict[str, float]:
 
 def write_report(report: dict) -> str:
   out = os.path.join(report["workdir"], "eval")
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, f"step_{report['step']}.json"), "w") as f:
-    json.dump({k: v for k, v in report.items() if k != "vocab"}, f, indent=1)
+  epath.Path(out).mkdir(parents=True, exist_ok=True)
+  epath.Path(out, f"step_{report['step']}.json").write_text(
+      json.dumps({k: v for k, v in report.items() if k != "vocab"}, indent=1))
   from tensorboardX import SummaryWriter
   tb = SummaryWriter(out)
   for tag, value in scalars(report).items():

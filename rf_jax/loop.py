@@ -6,6 +6,7 @@ interval, and writes the console line, TensorBoard and metrics.jsonl.
 """
 from __future__ import annotations
 
+import math
 import signal
 import time
 
@@ -14,7 +15,11 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from rf_jax.curriculum import Curriculum
+from rf_jax.errors import Diverged
 from rf_jax.metrics import MetricWriter, Throughput, format_duration, to_host
+
+# Metrics that must stay finite: one that is not means the step diverged.
+FINITE = ("loss", "grad_norm")
 
 # (metric, console label, format) of the step line, in order, when present.
 CONSOLE = (("train/loss", "loss", ".4f"), ("train/token_accuracy", "tok-acc", ".3f"),
@@ -71,7 +76,9 @@ class StepLog:
   """Per-step metrics -> curriculum updates, interval averages, console and writer."""
 
   def __init__(self, writer: MetricWriter, curriculum: Curriculum, task_names, log_every: int,
-               total_steps: int, start: int, peak_flops_total: float, flops_total: float = 0.0):
+               total_steps: int, start: int, peak_flops_total: float, flops_total: float = 0.0,
+               skip_nonfinite: int = 0):
+    self.skip_nonfinite, self.nonfinite = skip_nonfinite, 0
     self.writer, self.curriculum, self.task_names = writer, curriculum, tuple(task_names)
     self.log_every, self.total, self.start = log_every, total_steps, start
     self.speed = Throughput(peak_flops_total, total_steps)
@@ -110,17 +117,32 @@ class StepLog:
   def _finish(self, step: int, metrics: dict, flops: float) -> None:
     metrics = dict(metrics)
     tokens = float(metrics.pop("tokens", 0.0))
-    if "exact" in metrics:
-      self._update_curriculum(step, np.asarray(metrics.pop("exact")),
-                              np.asarray(metrics.pop("count")))
-    self._interval.append(to_host(metrics))
-    self.flops_total += flops
+    exact, count = metrics.pop("exact", None), metrics.pop("count", None)
+    host = to_host(metrics)
+    if self._finite(step, host):  # a skipped step has nothing to average or teach
+      if exact is not None:
+        self._update_curriculum(step, np.asarray(exact), np.asarray(count))
+      self._interval.append(host)
+    self.flops_total += flops  # a skipped step was computed all the same
     if step == self.start + 1:
       self.speed.start(step)  # the first step includes compilation: not timed
     else:
       self.speed.add(flops, tokens)
     if step % self.log_every == 0 or step == self.total:
       self._report(step)
+
+  def _finite(self, step: int, host: dict) -> bool:
+    """False for a step whose loss or gradient norm is not finite, if train.skip_nonfinite
+    still allows skipping one (the optimizer did not apply it); raises Diverged otherwise."""
+    bad = ", ".join(f"{k} {host[k]}" for k in FINITE if k in host and not math.isfinite(host[k]))
+    if not bad:
+      return True
+    self.nonfinite += 1
+    if self.nonfinite > self.skip_nonfinite:
+      raise Diverged(f"{bad} at step {step}")
+    self.writer.console(f"step {step}: {bad}; update skipped ({self.nonfinite} of "
+                        f"train.skip_nonfinite={self.skip_nonfinite})")
+    return False
 
   def _update_curriculum(self, step: int, exact, count) -> None:
     changes = self.curriculum.update(step, exact, count)

@@ -12,7 +12,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from rf_jax import config as config_lib
-from rf_jax.distributed import initialize
+from rf_jax.distributed import PEER_TIMEOUT_S, initialize, watch_peers
 from rf_jax.errors import ConfigError
 from rf_jax import train
 
@@ -23,6 +23,9 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", None,
                                    "HOST:PORT of process 0, for multi-process runs off TPU/SLURM.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0..N-1.")
+_PEER_TIMEOUT = flags.DEFINE_float(
+    "peer_timeout_s", PEER_TIMEOUT_S, "Multi-process runs: a process whose peer is silent this "
+    "long exits with an error naming it, instead of waiting in a collective (0: never).")
 
 
 def main(argv):
@@ -34,8 +37,11 @@ def main(argv):
   if config is None:
     sys.exit("error: pass --config=configs/phase1.py (or another config file)")
   try:
-    initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _PEER_TIMEOUT.value)
+    watch = watch_peers(_PEER_TIMEOUT.value)
     train.run(config, _WORKDIR.value or f"workdirs/{config.name}")
+    if watch is not None:
+      watch.stop()
   except ConfigError as e:
     sys.exit(f"error: {e}")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import json
 import math
 import os
@@ -22,6 +23,7 @@ import shutil
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from rf_jax.errors import ConfigError
@@ -175,6 +177,9 @@ def save(path: str, keys_ND: np.ndarray, chunks_NL: np.ndarray, **info) -> dict:
                      f"{keys_ND.shape} and {chunks_NL.shape}")
   manifest = {"format": FORMAT, "count": int(len(keys_ND)), "dim": int(keys_ND.shape[1]),
               "chunk_len": int(chunks_NL.shape[1]), **info}
+  if is_remote(path):
+    save_remote(path, keys_ND, chunks_NL, manifest)
+    return manifest
   parent = os.path.dirname(os.path.abspath(path))
   try:
     os.makedirs(parent, exist_ok=True)
@@ -199,15 +204,39 @@ def save(path: str, keys_ND: np.ndarray, chunks_NL: np.ndarray, **info) -> dict:
   return manifest
 
 
+def is_remote(path: str) -> bool:
+  return "://" in str(path)
+
+
+def save_remote(path: str, keys_ND, chunks_NL, manifest: dict) -> None:
+  """An object store (gs://) has no atomic folder rename: the manifest goes first (away)
+  and last (back), so a bank that is being rewritten reads as incomplete, never as mixed."""
+  root = epath.Path(path)
+  root.mkdir(parents=True, exist_ok=True)
+  if (root / "manifest.json").exists():
+    (root / "manifest.json").unlink()
+  for name, array in (("keys.npy", keys_ND), ("chunks.npy", chunks_NL)):
+    buf = io.BytesIO()
+    np.save(buf, array)
+    (root / name).write_bytes(buf.getvalue())
+  (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def load_array(path: str, mmap: bool) -> np.ndarray:
+  """A local .npy is memory-mapped when asked; a remote one is read whole."""
+  if is_remote(path):
+    return np.load(io.BytesIO(epath.Path(path).read_bytes()))
+  return np.load(path, mmap_mode="r" if mmap else None)
+
+
 def read_manifest(path: str) -> dict:
-  missing = [f for f in FILES if not os.path.exists(os.path.join(path, f))]
+  missing = [f for f in FILES if not epath.Path(path, f).exists()]
   if missing:
     what = "no memory bank" if len(missing) == len(FILES) else f"an incomplete memory bank (no {', '.join(missing)})"
     raise ConfigError(f"{what} at {path}; build one with `python -m rf_jax.knowledge` "
                       "or point memory.bank at an existing bank folder")
   try:
-    with open(os.path.join(path, "manifest.json")) as f:
-      manifest = json.load(f)
+    manifest = json.loads(epath.Path(path, "manifest.json").read_text())
     manifest["count"], manifest["dim"], manifest["chunk_len"]
   except (ValueError, KeyError, TypeError) as e:
     raise ConfigError(f"memory bank manifest {path}/manifest.json is unreadable ({e}); "
@@ -222,8 +251,8 @@ def load(path: str, mesh, dim: int | None = None) -> MemoryBank:
     raise ConfigError(f"memory bank {path} has keys of dim {manifest['dim']} but the retriever "
                       f"encodes to dim {dim}; rebuild the bank with this retriever")
   try:
-    keys = np.load(os.path.join(path, "keys.npy"), mmap_mode="r")
-    chunks = np.load(os.path.join(path, "chunks.npy"))
+    keys = load_array(os.path.join(path, "keys.npy"), mmap=True)
+    chunks = load_array(os.path.join(path, "chunks.npy"), mmap=False)
   except (ValueError, OSError) as e:
     raise ConfigError(f"memory bank {path} is corrupt ({e}); rebuild it") from None
   want = (manifest["count"], manifest["dim"])

@@ -8,6 +8,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 
 # Dense bf16 peak FLOP/s per device (vendor figures).
 PEAK_FLOPS = {
@@ -66,16 +67,14 @@ class MetricWriter:
     if self.enabled:
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(logdir, flush_secs=10)
-      self._jsonl = open(f"{logdir}/metrics.jsonl", "a", encoding="utf-8")
+      self._jsonl = JsonLines(f"{logdir}/metrics.jsonl")
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
     if not self.enabled:
       return
     for k, v in scalars.items():
       self._tb.add_scalar(k, float(v), step)
-    self._jsonl.write(json.dumps({"step": step, **{k: float(v) for k, v in scalars.items()}})
-                      + "\n")
-    self._jsonl.flush()
+    self._jsonl.write(json.dumps({"step": step, **{k: float(v) for k, v in scalars.items()}}))
 
   def console(self, line: str) -> None:
     if self.enabled:
@@ -85,6 +84,41 @@ class MetricWriter:
     if self.enabled:
       self._tb.close()
       self._jsonl.close()
+
+
+class JsonLines:
+  """An append-only log of JSON lines. A local file is appended and flushed per line; an
+  object store (gs://) cannot append, so there the whole log is kept and the object
+  rewritten at most every `every_s` seconds, and at close."""
+
+  def __init__(self, path: str, every_s: float = 30.0):
+    self.remote, self.every_s = "://" in path, every_s
+    if self.remote:
+      self._path = epath.Path(path)
+      self._text = self._path.read_text() if self._path.exists() else ""
+      self._written = time.monotonic()
+    else:
+      self._file = open(path, "a", encoding="utf-8")
+
+  def write(self, line: str) -> None:
+    if not self.remote:
+      self._file.write(line + "\n")
+      self._file.flush()
+      return
+    self._text += line + "\n"
+    if time.monotonic() - self._written > self.every_s:
+      self.flush()
+
+  def flush(self) -> None:
+    if self.remote:
+      self._path.write_text(self._text)
+      self._written = time.monotonic()
+
+  def close(self) -> None:
+    if self.remote:
+      self.flush()
+    else:
+      self._file.close()
 
 
 class Throughput:

@@ -64,9 +64,21 @@ def import_modules(modules: str | Iterable[str], what: str) -> None:
       spec = importlib.util.spec_from_file_location(name, entry)
       module = importlib.util.module_from_spec(spec)
       sys.modules[name] = module
-      spec.loader.exec_module(module)
+      try:
+        spec.loader.exec_module(module)
+      except SyntaxError as e:
+        del sys.modules[name]
+        raise ConfigError(syntax_error(what, e)) from None
     else:
       try:
         importlib.import_module(entry)
+      except SyntaxError as e:
+        raise ConfigError(syntax_error(what, e)) from None
       except ImportError as e:
         raise ConfigError(f"{what}: cannot import {entry!r} ({e})") from None
+
+
+def syntax_error(what: str, e: SyntaxError) -> str:
+  line = (e.text or "").strip()
+  return (f"{what}: syntax error in {e.filename} line {e.lineno}: {e.msg}"
+          + (f" ({line})" if line else ""))

@@ -11,6 +11,7 @@ from etils import epath
 from rf_jax.checkpoint import ITEMS, absolute, check_shapes, stored_shapes
 from rf_jax.errors import ConfigError
 from rf_jax.layout import convert
+from rf_jax.plugins import import_modules
 from rf_jax.sharding import make_mesh
 from rf_jax.train_state import mesh_rules, model_config
 from rf_jax.train_state import abstract_model
@@ -65,6 +66,9 @@ def load_run(workdir: str, step: int | None = None, mesh=None,
   workdir = absolute(workdir)
   step, meta = read_meta(workdir, step)
   config = ml_collections.ConfigDict(meta["config"])
+  # The run's own task families (score_task, probes) register when their files are imported.
+  import_modules(config.data.get("task_modules", ()),
+                 f"data.task_modules of the run in {workdir}")
   vocab = Vocab.from_json(meta["vocab"])
   mesh = mesh or make_mesh((-1, 1, 1))
   graphdef, abs_params = abstract_model(model_config(config, vocab), mesh, mesh_rules(config))

@@ -17,7 +17,7 @@ from etils import epath
 from rf_jax import handoff, objectives, plugins
 from rf_jax.checkpoint import Checkpointer, absolute, to_json
 from rf_jax.data.inputs import Inputs, build_inputs
-from rf_jax.errors import ConfigError
+from rf_jax.errors import ConfigError, Diverged
 from rf_jax.greedy import TrainingEvaluator
 from rf_jax.loop import StepLog, StopSignal, is_due
 from rf_jax.metrics import MetricWriter, format_duration, peak_flops_per_device
@@ -25,7 +25,7 @@ from rf_jax.model import param_count
 from rf_jax.probes.bits_per_byte import TextEvaluator
 from rf_jax.sharding import check_batch, make_global_batch, make_mesh
 from rf_jax.train_state import (abstract_model, abstract_state, init_params, init_state,
-                                make_optimizer, make_schedule, mesh_rules, model_config,
+                                all_finite, make_optimizer, make_schedule, mesh_rules, model_config,
                                 state_from_params, state_shardings)
 from rf_jax.vocab import Vocab
 
@@ -41,6 +41,8 @@ def ensure_writable(workdir: str) -> epath.Path:
   except OSError as e:
     raise ConfigError(f"workdir {workdir} is not writable ({e.strerror or e}); "
                       "pass --workdir=PATH to a folder you can write") from None
+  except ImportError as e:  # etils reads gs:// through gcsfs, an optional dependency
+    raise ConfigError(f"workdir {workdir}: {e} (pip install 'rf_jax[gcs]')") from None
   return path
 
 
@@ -61,7 +63,8 @@ def build_model(config, vocab: Vocab, mesh, keeps_reference: bool) -> Model:
   t = config.train
   mcfg, rules = model_config(config, vocab), mesh_rules(config)
   schedule = make_schedule(t.learning_rate, t.warmup_steps, t.steps, t.end_lr_fraction)
-  tx = make_optimizer(schedule, t.weight_decay, t.b1, t.b2, t.grad_clip)
+  tx = make_optimizer(schedule, t.weight_decay, t.b1, t.b2, t.grad_clip,
+                      int(t.get("skip_nonfinite", 0)))
   graphdef, abs_params = abstract_model(mcfg, mesh, rules)
   abs_state, shardings = abstract_state(abs_params, tx, mesh), state_shardings(abs_params, tx, mesh)
   if keeps_reference:  # a frozen copy of the starting parameters, checkpointed with the state
@@ -142,6 +145,8 @@ def evaluate(evaluators, params, step: int, log: StepLog, levels) -> None:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains per `config` in `workdir`, resuming if it holds checkpoints. Returns final metrics."""
   t_start, t = time.time(), config.train
+  if t.steps <= 0:  # before anything is created: a new workdir must not be left empty
+    raise ConfigError(f"train.steps={t.steps} must be a positive number of steps")
   # --- workdir, mesh, input --------------------------------------------------------------
   workdir_path = ensure_writable(workdir)
   writer = MetricWriter(str(workdir_path))
@@ -158,7 +163,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                                             ckpt, writer)
   peak, peak_src = peak_flops_per_device(t.peak_flops)
   log = StepLog(writer, inputs.curriculum, inputs.task_names, t.log_every, t.steps, start,
-                peak * jax.device_count(), flops)
+                peak * jax.device_count(), flops, int(t.get("skip_nonfinite", 0)))
   objective = objective_cls(objectives.Context(
       config, mesh, model.config, model.graphdef, model.tx, model.schedule, model.shardings,
       vocab, inputs.mixture, inputs.curriculum,
@@ -184,7 +189,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     writer.console(f"workdir already at step {start} >= train.steps={t.steps}; nothing to "
                    "train (raise --config.train.steps or use a new --workdir)")
   with jax.set_mesh(mesh):
-    step, stopped = train_loop(t, objective, state, start, log, evaluators, ckpt, data_iter, meta)
+    step, stopped = stop_if_diverged(
+        lambda: train_loop(t, objective, state, start, log, evaluators, ckpt, data_iter, meta),
+        ckpt, writer)
   ckpt.close()
   return finish(log, evaluators, workdir_path, step, start, stopped, time.time() - t_start,
                 ckpt.directory)
@@ -207,7 +214,7 @@ def train_loop(t, objective, state, start: int, log: StepLog, evaluators, ckpt, 
       evaluate(evaluators, state["params"], step, log, t.eval_levels)
     if is_due(t.checkpoint_every, step, t.steps):
       log.flush()  # the curriculum must have seen every step it saves
-      ckpt.save(step, state, data_iter, meta(step))
+      save_finite(ckpt, step, state, data_iter, meta)
   log.close_interval(step)
   stop.restore()
   if stopped == "signal":
@@ -220,8 +227,30 @@ def train_loop(t, objective, state, start: int, log: StepLog, evaluators, ckpt, 
     if evaluators and step > start and not is_due(t.eval_every, step, t.steps):
       evaluate(evaluators, state["params"], step, log, t.eval_levels)
   if step > start and step not in ckpt.all_steps():
-    ckpt.save(step, state, data_iter, meta(step))
+    save_finite(ckpt, step, state, data_iter, meta)
   return step, stopped
+
+
+def save_finite(ckpt, step: int, state, data_iter, meta) -> None:
+  """Saves `step` unless its parameters are not finite: a checkpoint never holds NaN."""
+  if not bool(all_finite(state["params"])):
+    raise Diverged(f"the parameters are not finite at step {step}")
+  ckpt.save(step, state, data_iter, meta(step))
+
+
+def stop_if_diverged(loop, ckpt, writer):
+  """Runs `loop()`; a diverged run waits for its earlier (finite) saves, then stops with one
+  line that names the step and the newest checkpoint."""
+  try:
+    return loop()
+  except Diverged as e:
+    ckpt.close()
+    writer.close()
+    last = ckpt.latest_step()
+    kept = f"the newest checkpoint is step {last}" if last is not None else "no checkpoint was saved"
+    raise Diverged(f"{e}: the run diverged and stops without saving it; {kept}. Lower "
+                   "train.learning_rate and rerun to resume from it (or skip such steps with "
+                   "train.skip_nonfinite=N in a new --workdir)") from None
 
 
 def finish(log: StepLog, evaluators, workdir_path, step: int, start: int, stopped: str,

@@ -31,7 +31,10 @@ def model_config(config, vocab) -> ModelConfig:
     cfg = ModelConfig(vocab_size=-(-vocab.size // mult) * mult, **fields)
   except TypeError as e:
     raise ConfigError(f"config.model: {e}") from None
-  cfg.validate()
+  try:
+    cfg.validate()
+  except ValueError as e:  # the model's own checks name the fields to change
+    raise ConfigError(str(e)) from None
   return cfg
 
 
@@ -52,13 +55,22 @@ def make_schedule(peak_lr: float, warmup_steps: int, total_steps: int,
 
 
 def make_optimizer(schedule: optax.Schedule, weight_decay: float, b1: float, b2: float,
-                   grad_clip: float) -> optax.GradientTransformation:
+                   grad_clip: float, skip_nonfinite: int = 0) -> optax.GradientTransformation:
   # Decay matrices only: norm scales are 1-D.
   decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
-  return optax.chain(
+  tx = optax.chain(
       optax.clip_by_global_norm(grad_clip),
       optax.adamw(schedule, b1=b1, b2=b2, weight_decay=weight_decay, mask=decay_mask),
   )
+  # A step with non-finite gradients leaves parameters and moments as they were; the loop
+  # counts such steps and stops after `skip_nonfinite` of them (rf_jax/loop.py).
+  return optax.apply_if_finite(tx, skip_nonfinite) if skip_nonfinite > 0 else tx
+
+
+@jax.jit
+def all_finite(tree) -> jax.Array:
+  """True when every array in `tree` is finite (one device reduction, one host read)."""
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
 def abstract_model(cfg: ModelConfig, mesh, rules):

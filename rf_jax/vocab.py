@@ -19,6 +19,8 @@ from typing import Iterable
 
 import numpy as np
 
+from rf_jax.errors import ConfigError
+
 PAD, BOS, EOS, SEP, ANS, UNK = "<pad>", "<bos>", "<eos>", "<sep>", "<ans>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, SEP, ANS, UNK)
 # SEP ends the prompt; ANS ends an optional step-by-step trace and starts the answer.
@@ -81,7 +83,7 @@ class Vocab:
     try:
       return [self._ids[c] for c in text]
     except KeyError as e:
-      raise ValueError(
+      raise ConfigError(
           f"character {e.args[0]!r} is not in the vocabulary; tasks may only use "
           f"rf_jax.vocab.SYMBOLS (or train with data.tokenizer='bytes')") from None
 
@@ -130,10 +132,14 @@ class Vocab:
 
   @functools.cached_property
   def byte_lengths(self) -> tuple[int, ...]:
-    """UTF-8 bytes each token stands for, for bits-per-byte (specials: 0)."""
+    """UTF-8 bytes each token stands for, for bits-per-byte. <eos> stands for one byte: the
+    separator a plain byte stream needs between documents, so that its loss (the model
+    predicting where a document ends) is paid for in the denominator too; other specials: 0."""
     out = []
     for i, tok in enumerate(self.tokens):
-      if tok in SPECIALS:
+      if tok == EOS:
+        out.append(1)
+      elif tok in SPECIALS:
         out.append(0)
       elif self._offset >= 0 and i >= self._offset and self.text == "bytes":
         out.append(1)

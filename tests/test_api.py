@@ -71,3 +71,51 @@ def test_bad_paths(run_8dev, tmp_path):
   meta_path.write_text(json.dumps(meta))
   with pytest.raises(ConfigError, match="lacks 'vocab'"):
     rf_jax.load(str(broken))
+
+
+DOUBLE_TASK = '''
+from rf_jax.tasks import Example, Task, register
+
+
+@register
+class Doubled(Task):
+  """Repeat each digit twice: 'dbl:307' -> '330077' (its own name: registries are global)."""
+  name = "doubled"
+  max_level = 3
+
+  def generate(self, rng, level):
+    digits = "".join(str(d) for d in rng.integers(0, 10, size=level + 1))
+    return Example(prompt="dbl:" + digits, answer="".join(d + d for d in digits))
+'''
+
+SCORE = """
+import sys, rf_jax
+from rf_jax.errors import ConfigError
+try:
+  r = rf_jax.load(sys.argv[1]).score_task("doubled", level=2, n=4)
+  print("scored", r["task"], r["n"], len(r["examples"]))
+except ConfigError as e:
+  print("error:", e)
+"""
+
+
+def test_load_imports_the_runs_own_task_files(tmp_path):
+  from helpers import load_config, run_on_one_device
+  task_file = tmp_path / "double_tasks.py"
+  task_file.write_text(DOUBLE_TASK)
+  config = load_config()
+  config.data.update(task_modules=(str(task_file),), tasks=("copy", "doubled"))
+  config.train.update(steps=2, eval_every=0, eval_levels=(), checkpoint_every=0)
+  run_on_one_device(config, tmp_path / "w")
+
+  def score():  # a fresh process: nothing registered but what load imports
+    r = subprocess.run([sys.executable, "-c", SCORE, str(tmp_path / "w")], cwd=tmp_path,
+                       env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.strip().splitlines()[-1]
+
+  assert score() == "scored doubled 4 4"
+  task_file.rename(tmp_path / "moved.py")
+  assert score() == (f"error: data.task_modules of the run in {tmp_path / 'w'}: "
+                     f"file {task_file} does not exist")

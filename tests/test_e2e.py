@@ -96,13 +96,45 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     (["--workdir=UNDER_A_FILE"], "is not writable"),
     (["--config=configs/phase9.py"], "config file configs/phase9.py not found"),
     (["--config.objective.kind=ppo"], "unknown objective 'ppo'; known: next_token, rl"),
+    (["--config.train.stepz=50"], "unknown config field train.stepz; did you mean train.steps?"),
+    (["--config.trian.steps=50"], "unknown config field trian; did you mean train?"),
+    (["--config=configs/nope.py"], "config file configs/nope.py not found"),
+    (["--config=configs/phase1.py:huge"], "unknown preset 'huge' for configs/phase1.py; use tiny"),
+    (["--config.data.task_modules=TMP/syntax_task.py"],
+     "data.task_modules: syntax error in TMP/syntax_task.py line 3: "),
+    (["--config.model.n_heads=3"], "model.d_model=32 must be divisible by model.n_heads=3"),
+    (["--config.data.task_modules=TMP/euro_task.py", "--config.data.tasks=copy,euro"],
+     "task 'euro' at level 1: character '€' is not in the vocabulary"),
+    (["--config.train.steps=-5"], "train.steps=-5 must be a positive number of steps"),
 ])
 def test_bad_input_gives_one_line_error(tmp_path, extra, message):
   (tmp_path / "a_file").write_text("")
-  extra = [e.replace("UNDER_A_FILE", str(tmp_path / "a_file" / "w")) for e in extra]
+  (tmp_path / "syntax_task.py").write_text("from rf_jax.tasks import Task\n\ndef broken(:\n")
+  (tmp_path / "euro_task.py").write_text(EURO_TASK)
+  extra = [e.replace("UNDER_A_FILE", str(tmp_path / "a_file" / "w")).replace("TMP", str(tmp_path))
+           for e in extra]
+  message = message.replace("TMP", str(tmp_path))
   args = ["--config=configs/phase1.py:tiny", f"--workdir={tmp_path / 'w'}"] + extra
   r = cli(args, devices=2)
   assert r.returncode != 0
   assert "Traceback" not in r.stderr + r.stdout
   last = r.stderr.strip().splitlines()[-1]
   assert last.startswith("error: ") and message in last, r.stderr[-1500:]
+  assert not (tmp_path / "w" / "checkpoints").exists()  # refused before anything was saved
+  if "train.steps" in message:
+    assert not (tmp_path / "w").exists()  # nor an empty run left behind
+
+
+EURO_TASK = '''
+from rf_jax.tasks import Example, Task, register
+
+
+@register
+class Euro(Task):
+  """Prices in euros: a character the phase-1 vocabulary does not have."""
+  name = "euro"
+  max_level = 2
+
+  def generate(self, rng, level):
+    return Example(prompt="eur:" + "1" * level, answer="€" * level)
+'''

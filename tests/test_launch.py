@@ -211,6 +211,22 @@ def test_pipeline(fake):
   assert remote[i:i + 7] == shlex.split(driver)[3:]
 
 
+def test_pipeline_script_runs_every_phase_and_the_baseline(fake, capsys):
+  """What the workers run is the pipeline driver, whose plan has the text-first baseline."""
+  from rf_jax.experiments import pipeline
+  out = dry(fake, TPU / "pipeline.sh", "--name=rf", "--zone=z", "--root=gs://b/p")
+  remote = shlex.split(command_of(out[0]))
+  args = remote[remote.index("rf_jax.pipeline") + 1:remote.index("2>&1")]
+  cut = args.index("--") if "--" in args else len(args)  # trainer flags stay after --
+  capsys.readouterr()
+  assert pipeline.main(args[:cut] + ["--dry-run"] + args[cut:]) == 0
+  plan = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines()
+              if line.split(":")[0] in ("phase1", "phase2", "phase3", "baseline"))
+  assert list(plan) == ["phase1", "phase2", "phase3", "baseline"]
+  assert "phase3.py:baseline" in plan["baseline"] and "init_from" not in plan["baseline"]
+  assert "--workdir=gs://b/p/baseline" in plan["baseline"]
+
+
 def test_thesis_on_a_v5e_32_slice(fake):
   out = dry(fake, TPU / "thesis.sh", "--name=rf", "--zone=us-west4-a", "--preset=v5e-32",
             "--root=gs://bkt/th/", "--text_files=gs://bkt/corpus/*.jsonl", "--seeds=0,1",

@@ -195,9 +195,15 @@ def test_replay_mixes_in_task_rows():
   mixed = text.ReplaySource(text_src, task_src, 0.5, seed=0)
   from_tasks = [bool((mixed[i]["task_ids"] >= 0).any()) for i in range(300)]
   assert 0.4 < np.mean(from_tasks) < 0.6
-  for i in (0, 1, 2):
-    expected = task_src[i] if from_tasks[i] else text_src[i]
-    np.testing.assert_array_equal(mixed[i]["inputs"], expected["inputs"])
+  # The text rows, in order, are the text source's rows 0, 1, 2, ...: an epoch of text is
+  # read whole (no chunk skipped because its row index went to a task row).
+  text_rows = [i for i in range(300) if not from_tasks[i]]
+  for k, i in enumerate(text_rows):
+    np.testing.assert_array_equal(mixed[i]["inputs"], text_src[k]["inputs"])
+  epoch = {tuple(mixed[i]["inputs"]) for i in text_rows[:text_src.n_chunks]}
+  assert epoch == {tuple(text_src.chunk(c)["inputs"]) for c in range(text_src.n_chunks)}
+  task_rows = [i for i in range(300) if from_tasks[i]]
+  np.testing.assert_array_equal(mixed[task_rows[0]]["inputs"], task_src[task_rows[0]]["inputs"])
   plain = text.ReplaySource(text_src, Exploding(), 0.0, seed=0)
   np.testing.assert_array_equal(plain[7]["inputs"], text_src[7]["inputs"])
   for bad in (1.0, -0.1):
@@ -213,10 +219,15 @@ def test_uniform_logits_cost_log2_vocab_bits_per_byte():
   assert abs(m["val/bits_per_byte"] - math.log2(V.size)) < 1e-5
   assert abs(m["val/loss"] - math.log(V.size)) < 1e-5
   assert abs(m["val/perplexity"] - V.size) < 1e-2
-  # <eos> targets cost NLL but no bytes.
+  # Every target of a byte vocabulary is one byte, <eos> (the document separator) included:
+  # its loss is not charged to zero bytes.
+  assert (rows["targets"] == V.eos_id).any()
   nll, n_bytes, n = text.bits_per_byte_terms(logits, rows, table)
-  assert int(n) == int(rows["loss_mask"].sum()) > int(n_bytes) > 0
+  assert (rows["loss_mask"][rows["targets"] == V.eos_id] > 0).any()
+  assert int(n) == int(rows["loss_mask"].sum()) == int(n_bytes) > 0
   assert abs(float(nll) - float(n) * math.log(V.size)) < 1e-3
+  m = text.text_metrics(nll, n_bytes, n)
+  assert abs(m["val/bits_per_byte"] - math.log2(V.size)) < 1e-5
 
 
 def test_evaluator_gives_the_same_numbers_on_any_mesh():

@@ -1,14 +1,18 @@
 """The thesis experiment: matched-FLOPs plan, seed summary, and the tiny preset end to end."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
+from etils import epath
 
+from rf_jax import config as config_lib
 from rf_jax.experiments import thesis
 from rf_jax.errors import ConfigError
 from rf_jax.experiments import pipeline
+from tests.gcs_emulator import emulator
 from tests.helpers import ROOT
 
 
@@ -69,13 +73,18 @@ def test_summary_is_mean_and_spread_over_seeds():
 
 
 @pytest.mark.slow
-def test_tiny_thesis_end_to_end_gives_every_arm_every_metric(tmp_path):
+def test_tiny_thesis_end_to_end_gives_every_arm_every_metric():
+  with emulator() as bucket:  # the root on gs:// (a local GCS emulator), as on a TPU slice
+    thesis_end_to_end(epath.Path(f"{bucket}/thesis"))
+
+
+def thesis_end_to_end(root):
   out = subprocess.run(
-      [sys.executable, "-m", "rf_jax.thesis", "--config=thesis.py:tiny", f"--root={tmp_path}",
+      [sys.executable, "-m", "rf_jax.thesis", "--config=thesis.py:tiny", f"--root={root}",
        "--seeds=0"], cwd=ROOT, capture_output=True, text=True, timeout=900,
       env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"})
   assert out.returncode == 0, out.stderr[-3000:]
-  report = json.loads((tmp_path / "report.json").read_text())
+  report = json.loads((root / "report.json").read_text())
   summary = report["summary"]
   assert set(summary) == {"text_first", "reasoning_first", "reasoning_first_reward",
                           "reasoning_memory"}
@@ -85,11 +94,30 @@ def test_tiny_thesis_end_to_end_gives_every_arm_every_metric(tmp_path):
       assert m["mean"] is not None and len(m["values"]) == 1, (arm, name)
   flops = [m["train_tflop"]["mean"] for m in summary.values()]
   assert max(flops) / min(flops) < 1.3  # tiny step counts round coarsely
-  assert (tmp_path / "report.png").stat().st_size > 1000
-  assert "reasoning_memory" in (tmp_path / "report.md").read_text()
-  meta = json.loads((tmp_path / "seed0" / "reasoning_memory" / "phase3" / "final_metrics.json"
+  assert (root / "report.png").stat().length > 1000
+  assert "reasoning_memory" in (root / "report.md").read_text()
+  meta = json.loads((root / "seed0" / "reasoning_memory" / "phase3" / "final_metrics.json"
                      ).read_text())
   assert "val/bits_per_byte" in meta
+
+
+@pytest.mark.slow
+def test_a_failed_evaluation_is_one_line_and_its_exit_status(tmp_path, capfd):
+  """The arm trains; its evaluation (its own process) fails: run_arm says which, in one line,
+  and returns that process's exit status, so the driver stops and a rerun retries."""
+  spec = tmp_path / "my_thesis.py"
+  shutil.copy(config_lib.resolve("thesis.py"), spec)
+  args, _ = thesis.parse_args([f"--config={spec}:tiny", f"--root={tmp_path / 'root'}"])
+  config = thesis.experiment_config(args)
+  runs = thesis.plan(config)["text_first"]
+  # the evaluation process cannot read the experiment's config any more
+  spec.write_text("def get_config(preset):\n  raise ValueError('changed under the run')\n")
+  rc, metrics = thesis.run_arm(args, config, 0, "text_first", runs, [])
+  assert rc == 2 and metrics is None
+  err = capfd.readouterr().err.strip().splitlines()
+  assert err[-1] == "error: evaluating seed 0 text_first failed (exit 2); rerun to retry"
+  for r in runs:  # the training it did is kept for the retry
+    assert (tmp_path / "root" / "seed0" / "text_first" / r.name / "final_metrics.json").exists()
 
 
 @pytest.mark.parametrize("preset,chips", [("v5e-32", 32), ("v5p-128", 64)])

@@ -10,7 +10,7 @@ from rf_jax.config import names, numbers
 from rf_jax.curriculum import Curriculum
 from rf_jax.data import text as text_lib
 from rf_jax.data.pipeline import make_iterator
-from rf_jax.data.tasks import PackedTaskSource, TaskMixture
+from rf_jax.data.tasks import PackedTaskSource, TaskMixture, check_vocabulary
 from rf_jax.errors import ConfigError
 from rf_jax.vocab import Vocab
 
@@ -70,8 +70,11 @@ def build_inputs(config, vocab: Vocab) -> Inputs:
   for level in config.train.eval_levels:
     for name in eval_names:
       tasks_lib.check_level(tasks_lib.get(name), level)
+  lo, hi = int(config.data.levels[0]), int(config.data.levels[1])
+  mixture = make_mixture(config, task_names)  # checks the names and levels first
+  check_vocabulary(vocab, task_names, range(lo, hi + 1), config.seed, config.data.use_trace)
+  check_vocabulary(vocab, eval_names, config.train.eval_levels, config.seed, config.data.use_trace)
   curriculum = make_curriculum(config, task_names)
-  mixture = make_mixture(config, task_names)
   source, val_rows = make_source(config, vocab, curriculum, mixture)
   source[0]
   return Inputs(task_names, eval_names, curriculum, mixture, source, val_rows)

@@ -64,6 +64,26 @@ def _check_weights(weights, names, field: str) -> tuple[float, ...]:
   return weights
 
 
+def encode_task_example(vocab: Vocab, name: str, level: int, ex, use_trace: bool):
+  """encode_example, naming the task and level when a string does not fit the vocabulary."""
+  try:
+    return encode_example(vocab, ex, use_trace)
+  except ConfigError as e:
+    raise ConfigError(f"task {name!r} at level {level}: {e}") from None
+
+
+def check_vocabulary(vocab: Vocab, task_names, levels, seed: int, use_trace: bool,
+                     per_level: int = 8) -> None:
+  """Encodes a few examples of every task at every level, so that a user task that writes a
+  character outside the vocabulary fails before training, not in a prefetch thread."""
+  for name in task_names:
+    task = tasks_lib.get(name)
+    for level in levels:
+      for index in range(per_level):
+        encode_task_example(vocab, name, level, tasks_lib.make_example(task, seed, index, level),
+                            use_trace)
+
+
 class PackedTaskSource:
   """grain random-access source: `src[i]` is packed row i (infinite in practice)."""
 
@@ -87,7 +107,7 @@ class PackedTaskSource:
       task = self._tasks[t]
       level = self._curriculum.draw(rng, task.name, step)
       ex = tasks_lib.make_example(task, self._seed, index * MAX_EXAMPLES_PER_ROW + k, level)
-      ids, flags = encode_example(self._vocab, ex, self._use_trace)
+      ids, flags = encode_task_example(self._vocab, task.name, level, ex, self._use_trace)
       if used + len(ids) > self._seq_len + 1:
         if not seqs:
           raise ConfigError(f"an example of task {task.name!r} at level {level} has "

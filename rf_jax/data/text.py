@@ -309,24 +309,34 @@ class TextSource:
 
 
 class ReplaySource:
-  """Text rows with a `fraction` of task rows mixed back in (against forgetting phase 1)."""
+  """Text rows with a `fraction` of task rows mixed back in (against forgetting phase 1).
+
+  Task rows are spaced evenly (one every 1/fraction rows, from a seeded offset), so the
+  number of them before any row is known in O(1), and text row k is the k-th text chunk:
+  an epoch of text is read whole, none of it skipped for the task rows.
+  """
 
   def __init__(self, text_source, task_source, fraction: float, seed: int):
     if not 0 <= fraction < 1:
       raise ConfigError(f"data.replay_fraction={fraction} must be in [0, 1): the share of "
                         "rows drawn from the phase-1 tasks")
-    self._text, self._tasks, self._fraction, self._seed = (text_source, task_source,
-                                                           float(fraction), seed)
+    self._text, self._tasks, self._fraction = text_source, task_source, float(fraction)
+    self._offset = float(np.random.default_rng([seed, 7]).random())
 
   def __len__(self) -> int:
     return sys.maxsize
 
+  def tasks_before(self, index: int) -> int:
+    """How many of rows 0 .. index-1 are task rows."""
+    return math.floor(index * self._fraction + self._offset)
+
   def is_task_row(self, index: int) -> bool:
-    return (self._fraction > 0 and
-            np.random.default_rng([self._seed, index, 7]).random() < self._fraction)
+    return self.tasks_before(index + 1) > self.tasks_before(index)
 
   def __getitem__(self, index: int) -> dict:
-    return self._tasks[index] if self.is_task_row(index) else self._text[index]
+    if self.is_task_row(index):
+      return self._tasks[index]
+    return self._text[index - self.tasks_before(index)]
 
   def __repr__(self) -> str:
     return f"ReplaySource({self._text!r}, {self._tasks!r}, fraction={self._fraction})"
@@ -354,8 +364,8 @@ def _total(x_BT):
 def bits_per_byte_terms(logits, batch, byte_lengths):
   """(sum of NLL in nats, sum of UTF-8 bytes, count) over the masked targets; jittable.
 
-  Sums, not means, so batches and processes combine exactly; <eos> targets cost NLL but
-  stand for 0 bytes, as in the usual bits-per-byte convention.
+  Sums, not means, so batches and processes combine exactly; an <eos> target counts as one
+  byte (Vocab.byte_lengths), the document separator of the byte stream.
   """
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
   targets, mask = batch["targets"], batch["loss_mask"].astype(jnp.float32)

@@ -413,7 +413,7 @@ def bank_stage(config, workdir: str, reader: Reader, mesh, writer: MetricWriter)
   for name, (seed, n_entities) in bank_specs(config).items():
     kbs[name] = make_kb(config, seed, n_entities)
     path = os.path.join(workdir, "banks", name)
-    if not os.path.exists(os.path.join(path, "manifest.json")):
+    if not epath.Path(path, "manifest.json").exists():
       build_bank(kbs[name], reader, path)
     banks[name] = memory.load(path, mesh, dim=dim)
   n_train = len([n for n in banks if n.startswith("train_")])
@@ -540,7 +540,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
       sys.exit(f"error: {e}")
 
-  app.run(_main, config_lib.resolve_flag(argv if argv is not None else sys.argv))
+  app.run(_main, config_lib.resolve_flag(argv if argv is not None else sys.argv, "knowledge.py"))
   return 0
 
 
