@@ -73,6 +73,8 @@ class Item:
   key: tuple  # what the result is reported under
   example: tasks_lib.Example
   score: Callable[[tasks_lib.Example, str], float]
+  max_new: int = 0              # tokens to decode; 0: as many as the reference answer needs
+  exact_by_score: bool = False  # exact match is a score of 1.0, not the reference's text
 
 
 class GreedyEvaluator:
@@ -93,7 +95,8 @@ class GreedyEvaluator:
       rows = [prompts[i] for i in idx]
       rows += [[vocab.bos_id]] * (_round_up(len(rows), rows_mult) - len(rows))
       tokens, mask = left_pad(rows, P, vocab.pad_id)
-      max_new = _round_up(max(len(encode_target(vocab, items[i].example, use_trace))
+      max_new = _round_up(max(items[i].max_new or
+                              len(encode_target(vocab, items[i].example, use_trace))
                               for i in idx) + scratchpad_tokens(scratchpad), 8)
       self._buckets.append((idx, tokens, mask, max_new))
     self._decode = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
@@ -115,14 +118,21 @@ class GreedyEvaluator:
 
   def results(self, params) -> dict[tuple, dict[str, float]]:
     """key -> {"exact": mean exact match, "score": mean partial credit, "n": count}."""
-    acc: dict[tuple, list] = {}
     self.last_outputs = self.generate(params)
-    for it, text in zip(self.items, self.last_outputs):
-      acc.setdefault(it.key, []).append((float(text == it.example.answer),
-                                         float(it.score(it.example, text))))
-    return {k: {"exact": float(np.mean([e for e, _ in v])),
-                "score": float(np.mean([s for _, s in v])), "n": len(v)}
-            for k, v in acc.items()}
+    return score_outputs(self.items, self.last_outputs)
+
+
+def score_outputs(items: list[Item], texts: list[str]) -> dict[tuple, dict[str, float]]:
+  """Each item's output scored, averaged per key: {"exact", "score", "n"}. Exact match is
+  the reference's text, or a score of 1.0 for items with many right outputs."""
+  acc: dict[tuple, list] = {}
+  for it, text in zip(items, texts):
+    score = float(it.score(it.example, text))
+    exact = score == 1.0 if it.exact_by_score else text == it.example.answer
+    acc.setdefault(it.key, []).append((float(exact), score))
+  return {k: {"exact": float(np.mean([e for e, _ in v])),
+              "score": float(np.mean([s for _, s in v])), "n": len(v)}
+          for k, v in acc.items()}
 
 
 def task_items(task_names, levels, n_per: int, seed: int) -> list[Item]:
@@ -133,7 +143,7 @@ def task_items(task_names, levels, n_per: int, seed: int) -> list[Item]:
     for level in levels:
       for i in range(n_per):
         ex = tasks_lib.make_example(task, seed + EVAL_SEED_OFFSET, i, level)
-        items.append(Item((name, level), ex, task.score))
+        items.append(Item((name, level), ex, task.score, exact_by_score=task.many_answers))
   return items
 
 
