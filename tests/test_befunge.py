@@ -94,7 +94,7 @@ def test_every_status_is_a_result_never_an_exception():
   assert (r.status, r.steps) == ("step_limit", 1000)
   t0 = time.perf_counter()
   r = run_befunge(">:#,_", max_steps=10 ** 9, time_limit_s=0.05)
-  assert r.status == "time_limit" and time.perf_counter() - t0 < 2
+  assert r.status == "time_limit" and time.perf_counter() - t0 < 10
   assert run_befunge("99*9*0g@").status == "error"             # g outside 80x25
   assert "outside" in run_befunge("1 99*9*p@").message
   assert run_befunge("\n" * 25 + "@").status == "error"        # 26 lines

@@ -125,9 +125,9 @@ def test_judge_stops_loops_and_never_passes_a_run_cut_short():
   assert j.statuses == ("step_limit",) * 3 and j.passed == 0
   j = judge("befunge93", '"x",>', [("", "x")], Limits(max_steps=10 ** 9, time_limit_s=0.05))
   assert j.statuses == ("time_limit",) and j.passed == 0  # printed x, then never ended
-  j = judge("brainfuck", "+[>+]", [("", "")], Limits(max_steps=10 ** 9, time_limit_s=0.05))
+  j = judge("brainfuck", "+[>+]", [("", "")], Limits(max_steps=10 ** 6, time_limit_s=0))
   assert j.statuses == ("error",)  # ran off the end of the tape
-  assert time.perf_counter() - t0 < 5
+  assert time.perf_counter() - t0 < 30  # a loaded machine is slow, but nothing hangs
   assert judge("brainfuck", "[", [("", "")]).statuses == ("error",)
   assert run_program("befunge93", "1x@", "", Limits()).message == "bad instruction 'x' at (1,0)"
   with pytest.raises(ValueError, match="language"):
