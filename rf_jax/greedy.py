@@ -28,6 +28,14 @@ def _round_up(n: int, k: int) -> int:
   return -(-n // k) * k
 
 
+def bucket_length(n: int, bucket: int) -> int:
+  """The padded length of an n-token prompt: a multiple of `bucket` (32: below 256 tokens),
+  or of an eighth of the power of two above n (64 from 256 to 511 tokens, 128 to 1023, ...),
+  so that long prompts (an esolang's description and examples) share few compiled shapes
+  for at most 25% more padding."""
+  return _round_up(n, max(bucket, 1 << max(n.bit_length() - 3, 0)))
+
+
 def answer_text(vocab: Vocab, ids, use_trace: bool, scratchpad: int = 0) -> str:
   """The scored part of a generation: up to <eos>; after the first <ans> with a scratchpad
   (nothing if it wrote none), after the last <ans> if traces are on."""
@@ -89,7 +97,7 @@ class GreedyEvaluator:
     prompts = [encode_prompt(vocab, it.example.prompt) for it in items]
     by_len: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
-      by_len.setdefault(_round_up(len(p), bucket), []).append(i)
+      by_len.setdefault(bucket_length(len(p), bucket), []).append(i)
     self._buckets = []
     for P, idx in sorted(by_len.items()):
       rows = [prompts[i] for i in idx]

@@ -111,8 +111,8 @@ def test_random_programs_always_end_with_a_status():
     for _ in range(400):
       lines = ["".join(rng.choice(alphabet, size=int(rng.integers(1, 12))))
                for _ in range(int(rng.integers(1, 4)))]
-      r = run_befunge("\n".join(lines), bytes(rng.integers(0, 128, size=3).tolist()), max_steps=2000,
-                      dialect=dialect, time_limit_s=1.0)
+      data = bytes(rng.integers(0, 128, size=3).tolist())
+      r = run_befunge("\n".join(lines), data, max_steps=2000, dialect=dialect, time_limit_s=1.0)
       assert r.status in STATUSES and r.steps <= 2000, (lines, r)
 
 
