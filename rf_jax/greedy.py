@@ -36,6 +36,14 @@ def bucket_length(n: int, bucket: int) -> int:
   return _round_up(n, max(bucket, 1 << max(n.bit_length() - 3, 0)))
 
 
+def chunks(idx: list[int], most: int, multiple: int) -> list[tuple[list[int], int]]:
+  """`idx` in equal chunks of at most about `most` rows, each padded to `size` rows (a
+  multiple of `multiple`): (chunk, size) pairs that all share the same size."""
+  n = -(-len(idx) // max(most, multiple))
+  size = _round_up(-(-len(idx) // n), multiple)
+  return [(idx[k:k + size], size) for k in range(0, len(idx), size)]
+
+
 def answer_text(vocab: Vocab, ids, use_trace: bool, scratchpad: int = 0) -> str:
   """The scored part of a generation: up to <eos>; after the first <ans> with a scratchpad
   (nothing if it wrote none), after the last <ans> if traces are on."""
@@ -89,7 +97,9 @@ class GreedyEvaluator:
   """Decodes a fixed list of items (bucketed by prompt length) and scores them."""
 
   def __init__(self, items: list[Item], graphdef, mesh, vocab: Vocab, use_trace: bool,
-               bucket: int = 32, scratchpad: int = 0):
+               bucket: int = 32, scratchpad: int = 0, max_tokens: int = 1 << 16):
+    """`max_tokens` bounds the prompt tokens of one decoding call (its memory): a bucket with
+    more rows is decoded in equal chunks, which share one compiled shape."""
     self.items, self.vocab, self.use_trace, self.mesh = items, vocab, use_trace, mesh
     self.scratchpad = scratchpad
     self._sh = batch_sharding(mesh)
@@ -100,13 +110,13 @@ class GreedyEvaluator:
       by_len.setdefault(bucket_length(len(p), bucket), []).append(i)
     self._buckets = []
     for P, idx in sorted(by_len.items()):
-      rows = [prompts[i] for i in idx]
-      rows += [[vocab.bos_id]] * (_round_up(len(rows), rows_mult) - len(rows))
-      tokens, mask = left_pad(rows, P, vocab.pad_id)
       max_new = _round_up(max(items[i].max_new or
                               len(encode_target(vocab, items[i].example, use_trace))
                               for i in idx) + scratchpad_tokens(scratchpad), 8)
-      self._buckets.append((idx, tokens, mask, max_new))
+      for chunk, size in chunks(idx, max(1, max_tokens // P), rows_mult):
+        rows = [prompts[i] for i in chunk]
+        tokens, mask = left_pad(rows + [[vocab.bos_id]] * (size - len(rows)), P, vocab.pad_id)
+        self._buckets.append((chunk, tokens, mask, max_new))
     self._decode = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
         functools.partial(sample, graphdef=graphdef, max_new=max_new,
                           valid_vocab=vocab.allowed(ans=use_trace or scratchpad > 0),
