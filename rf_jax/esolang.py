@@ -16,11 +16,13 @@ Interpreter semantics (fixed, so expected outputs never depend on a dialect):
   its 0-based position in the source. Every other character is a comment and is skipped.
 - Only the eight commands count as steps. After `max_steps` executed instructions a
   program that has not finished stops with `halted=False`; finishing exactly on the
-  limit still counts as halted.
+  limit still counts as halted. With `time_limit_s` > 0 it also stops (`halted=False`,
+  `timed_out=True`) once that many seconds have passed, checked every 1024 steps.
 """
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
@@ -45,6 +47,7 @@ class BFResult:
   output: bytes
   steps: int
   halted: bool
+  timed_out: bool = False
 
 
 def _compile(program: str) -> tuple[str, list[int], list[int]]:
@@ -67,7 +70,7 @@ def _compile(program: str) -> tuple[str, list[int], list[int]]:
 
 
 def run_bf(program: str, input_bytes: bytes = b"", max_steps: int = 100_000,
-           tape_len: int = 30_000) -> BFResult:
+           tape_len: int = 30_000, time_limit_s: float = 0.0) -> BFResult:
   """Runs `program` under the semantics in the module docstring."""
   if tape_len < 1:
     raise ValueError(f"tape_len must be >= 1, got {tape_len}")
@@ -78,9 +81,12 @@ def run_bf(program: str, input_bytes: bytes = b"", max_steps: int = 100_000,
   out = bytearray()
   ptr = pc = steps = read = 0
   n = len(ops)
+  deadline = time.perf_counter() + time_limit_s if time_limit_s > 0 else None
   while pc < n:
     if steps == max_steps:
       return BFResult(bytes(out), steps, False)
+    if deadline is not None and not steps & 1023 and time.perf_counter() > deadline:
+      return BFResult(bytes(out), steps, False, timed_out=True)
     op = ops[pc]
     if op == "+":
       tape[ptr] = (tape[ptr] + 1) & 255

@@ -2,13 +2,17 @@
 
     python -m rf_jax.evaluate --workdir=DIR [--compare=DIR2,DIR3] [--examples=64]
         [--probes=levels,renamed] [--probe_modules=my_probe.py,my_pkg.probes]
+        [--esolang_bench=FILE]
 
 The probes (rf_jax/probes/) are the registered ones, or those --probes names; by default:
 exact match and partial credit per family and level, in-distribution (the levels it trained
-on) and out-of-distribution (the levels above), renamed syntax, Brainf*ck output
-prediction, the verbal families and bits per byte where a run has text tokens. User probes
-come from --probe_modules. Writes `<workdir>/eval/step_<N>.json` (one section per probe),
-TensorBoard scalars and PNG plots; with --compare, the runs' headline metrics side by side.
+on) and out-of-distribution (the levels above), renamed syntax, Brainf*ck and Befunge output
+prediction, Brainf*ck and Befunge program writing, the verbal families and bits per byte
+where a run has text tokens; with --esolang_bench, the Brainfuck and Befunge-98 problems of
+an EsoLang-Bench file. User probes come from --probe_modules. Writes
+`<workdir>/eval/step_<N>.json` (one section per probe), TensorBoard scalars and PNG plots;
+with --compare, the runs' headline metrics side by side. The log ends with the timed split:
+greedy decoding (scores included) and, within it, the seconds spent interpreting programs.
 """
 from __future__ import annotations
 
@@ -68,23 +72,44 @@ def by_family(sections: dict) -> dict[str, dict]:
 
 
 def evaluate_run(workdir: str, n_per: int = 64, step: int | None = None, families=None,
-                 probes=None, train_levels: tuple[int, int] | None = None) -> dict:
+                 probes=None, train_levels: tuple[int, int] | None = None,
+                 options: dict | None = None) -> dict:
   """Runs the probes (default: all registered) on a run's checkpoint; a JSON-able report.
 
   `families` narrows the task families (default: the run's); `train_levels` (lo, hi) counts
-  those levels as in distribution for every family, instead of what the run trained on.
+  those levels as in distribution for every family, instead of what the run trained on;
+  `options` are the probes' (e.g. {"esolang_bench": FILE}).
   """
   t0 = time.time()
   chosen = chosen_probes(probes)
   run = load_run(workdir, step)
   ctx = Context(run, run_families(run.config, families), n_per,
-                tuple(train_levels) if train_levels else None)
+                tuple(train_levels) if train_levels else None, dict(options or {}))
   active = [p for p in chosen if p.applies(ctx)]
+  t1 = time.time()
   results = decode(ctx, active)
+  decode_s = time.time() - t1
   sections = {p.name: p.summarize(ctx, results[p.name]) if p in active else None for p in chosen}
+  seconds = time.time() - t0
   return {"workdir": str(workdir), "step": run.step, "train_levels": list(ctx.levels),
           "vocab_size": run.vocab.size, "vocab": run.vocab.tokens, "examples_per_cell": n_per,
-          "probes": sections, "families": by_family(sections), "seconds": time.time() - t0}
+          "probes": sections, "families": by_family(sections), "seconds": seconds,
+          "timing": timing(sections, seconds, decode_s)}
+
+
+def timing(sections: dict, seconds: float, decode_s: float) -> dict:
+  """The timed split: the whole evaluation, the greedy pass (decoding and scoring), and the
+  seconds probes spent interpreting programs (their sections' `interpret_seconds`)."""
+  interpret = sum(float((s or {}).get("interpret_seconds", 0.0)) for s in sections.values())
+  return {"total_s": seconds, "decode_and_score_s": decode_s, "interpret_s": interpret,
+          "interpret_share": interpret / seconds if seconds > 0 else 0.0}
+
+
+def timing_line(report: dict) -> str:
+  t = report["timing"]
+  return (f"timing: {t['total_s']:.1f}s in all, {t['decode_and_score_s']:.1f}s greedy decoding "
+          f"and scoring, of which {t['interpret_s']:.2f}s interpreting programs "
+          f"({100 * t['interpret_share']:.1f}% of the evaluation)")
 
 
 def _label(report: dict) -> str:
@@ -187,8 +212,9 @@ def write_report(report: dict) -> str:
 
 
 def compare(workdirs: list[str], n_per: int, families=None, probes=None,
-            train_levels=None) -> list[dict]:
-  reports = [evaluate_run(w, n_per, None, families, probes, train_levels) for w in workdirs]
+            train_levels=None, options: dict | None = None) -> list[dict]:
+  reports = [evaluate_run(w, n_per, None, families, probes, train_levels, options)
+             for w in workdirs]
   base = reports[0]
   for rep in reports[1:]:
     if rep["vocab"] != base["vocab"]:
@@ -210,22 +236,38 @@ def _parser():
   p.add_argument("--probes", default="", help="comma-separated probes (default: all registered)")
   p.add_argument("--probe_modules", default="",
                  help="comma-separated modules or .py files that register more probes")
+  p.add_argument("--esolang_bench", default="",
+                 help="an EsoLang-Bench JSON file: score its Brainfuck and Befunge-98 problems")
   return p
+
+
+def probe_options(args) -> tuple[dict, str]:
+  """(probe options, probes to run) from the command line: --esolang_bench adds its probe
+  to a --probes list that lacks it."""
+  chosen = args.probes
+  if not args.esolang_bench:
+    return {}, chosen
+  if chosen and "esolang_bench" not in split_names(chosen):
+    chosen = f"{chosen},esolang_bench"
+  return {"esolang_bench": args.esolang_bench}, chosen
 
 
 def main(argv=None) -> int:
   args = _parser().parse_args(argv)
   families = list(split_names(args.families)) or None
+  options, chosen = probe_options(args)
   try:
     import_modules(args.probe_modules, "--probe_modules")
     if args.compare:
       reports = compare([args.workdir] + list(split_names(args.compare)), args.examples,
-                        families, args.probes)
+                        families, chosen, options=options)
     else:
-      reports = [evaluate_run(args.workdir, args.examples, args.step, families, args.probes)]
+      reports = [evaluate_run(args.workdir, args.examples, args.step, families, chosen,
+                              options=options)]
     for rep in reports:
       out = write_report(rep)
       print(table(rep))
+      print(timing_line(rep))
       print(f"wrote {out}/step_{rep['step']}.json and .png ({rep['seconds']:.0f}s)\n")
     if len(reports) > 1:
       print(comparison(reports))

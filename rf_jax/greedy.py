@@ -28,6 +28,22 @@ def _round_up(n: int, k: int) -> int:
   return -(-n // k) * k
 
 
+def bucket_length(n: int, bucket: int) -> int:
+  """The padded length of an n-token prompt: a multiple of `bucket` (32: below 256 tokens),
+  or of an eighth of the power of two above n (64 from 256 to 511 tokens, 128 to 1023, ...),
+  so that long prompts (an esolang's description and examples) share few compiled shapes
+  for at most 25% more padding."""
+  return _round_up(n, max(bucket, 1 << max(n.bit_length() - 3, 0)))
+
+
+def chunks(idx: list[int], most: int, multiple: int) -> list[tuple[list[int], int]]:
+  """`idx` in equal chunks of at most about `most` rows, each padded to `size` rows (a
+  multiple of `multiple`): (chunk, size) pairs that all share the same size."""
+  n = -(-len(idx) // max(most, multiple))
+  size = _round_up(-(-len(idx) // n), multiple)
+  return [(idx[k:k + size], size) for k in range(0, len(idx), size)]
+
+
 def answer_text(vocab: Vocab, ids, use_trace: bool, scratchpad: int = 0) -> str:
   """The scored part of a generation: up to <eos>; after the first <ans> with a scratchpad
   (nothing if it wrote none), after the last <ans> if traces are on."""
@@ -73,13 +89,17 @@ class Item:
   key: tuple  # what the result is reported under
   example: tasks_lib.Example
   score: Callable[[tasks_lib.Example, str], float]
+  max_new: int = 0              # tokens to decode; 0: as many as the reference answer needs
+  exact_by_score: bool = False  # exact match is a score of 1.0, not the reference's text
 
 
 class GreedyEvaluator:
   """Decodes a fixed list of items (bucketed by prompt length) and scores them."""
 
   def __init__(self, items: list[Item], graphdef, mesh, vocab: Vocab, use_trace: bool,
-               bucket: int = 32, scratchpad: int = 0):
+               bucket: int = 32, scratchpad: int = 0, max_tokens: int = 1 << 16):
+    """`max_tokens` bounds the prompt tokens of one decoding call (its memory): a bucket with
+    more rows is decoded in equal chunks, which share one compiled shape."""
     self.items, self.vocab, self.use_trace, self.mesh = items, vocab, use_trace, mesh
     self.scratchpad = scratchpad
     self._sh = batch_sharding(mesh)
@@ -87,15 +107,16 @@ class GreedyEvaluator:
     prompts = [encode_prompt(vocab, it.example.prompt) for it in items]
     by_len: dict[int, list[int]] = {}
     for i, p in enumerate(prompts):
-      by_len.setdefault(_round_up(len(p), bucket), []).append(i)
+      by_len.setdefault(bucket_length(len(p), bucket), []).append(i)
     self._buckets = []
     for P, idx in sorted(by_len.items()):
-      rows = [prompts[i] for i in idx]
-      rows += [[vocab.bos_id]] * (_round_up(len(rows), rows_mult) - len(rows))
-      tokens, mask = left_pad(rows, P, vocab.pad_id)
-      max_new = _round_up(max(len(encode_target(vocab, items[i].example, use_trace))
+      max_new = _round_up(max(items[i].max_new or
+                              len(encode_target(vocab, items[i].example, use_trace))
                               for i in idx) + scratchpad_tokens(scratchpad), 8)
-      self._buckets.append((idx, tokens, mask, max_new))
+      for chunk, size in chunks(idx, max(1, max_tokens // P), rows_mult):
+        rows = [prompts[i] for i in chunk]
+        tokens, mask = left_pad(rows + [[vocab.bos_id]] * (size - len(rows)), P, vocab.pad_id)
+        self._buckets.append((chunk, tokens, mask, max_new))
     self._decode = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
         functools.partial(sample, graphdef=graphdef, max_new=max_new,
                           valid_vocab=vocab.allowed(ans=use_trace or scratchpad > 0),
@@ -115,14 +136,21 @@ class GreedyEvaluator:
 
   def results(self, params) -> dict[tuple, dict[str, float]]:
     """key -> {"exact": mean exact match, "score": mean partial credit, "n": count}."""
-    acc: dict[tuple, list] = {}
     self.last_outputs = self.generate(params)
-    for it, text in zip(self.items, self.last_outputs):
-      acc.setdefault(it.key, []).append((float(text == it.example.answer),
-                                         float(it.score(it.example, text))))
-    return {k: {"exact": float(np.mean([e for e, _ in v])),
-                "score": float(np.mean([s for _, s in v])), "n": len(v)}
-            for k, v in acc.items()}
+    return score_outputs(self.items, self.last_outputs)
+
+
+def score_outputs(items: list[Item], texts: list[str]) -> dict[tuple, dict[str, float]]:
+  """Each item's output scored, averaged per key: {"exact", "score", "n"}. Exact match is
+  the reference's text, or a score of 1.0 for items with many right outputs."""
+  acc: dict[tuple, list] = {}
+  for it, text in zip(items, texts):
+    score = float(it.score(it.example, text))
+    exact = score == 1.0 if it.exact_by_score else text == it.example.answer
+    acc.setdefault(it.key, []).append((float(exact), score))
+  return {k: {"exact": float(np.mean([e for e, _ in v])),
+              "score": float(np.mean([s for _, s in v])), "n": len(v)}
+          for k, v in acc.items()}
 
 
 def task_items(task_names, levels, n_per: int, seed: int) -> list[Item]:
@@ -133,7 +161,7 @@ def task_items(task_names, levels, n_per: int, seed: int) -> list[Item]:
     for level in levels:
       for i in range(n_per):
         ex = tasks_lib.make_example(task, seed + EVAL_SEED_OFFSET, i, level)
-        items.append(Item((name, level), ex, task.score))
+        items.append(Item((name, level), ex, task.score, exact_by_score=task.many_answers))
   return items
 
 

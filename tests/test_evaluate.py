@@ -1,5 +1,7 @@
 """The evaluator: report, plots, --compare, --probes, and its bad-input errors."""
 import json
+import os
+import re
 import shutil
 
 import jax
@@ -29,9 +31,19 @@ def test_report_json_png_and_table(run_dir, capsys):
   assert evaluate.main([f"--workdir={run_dir}", "--examples=4"]) == 0
   out = capsys.readouterr().out
   assert "in-dist" in out and "renamed" in out and "brainfuck" in out
+  assert "befunge output prediction" in out and "write befunge_fact" in out
   assert "bridging: does not apply" in out and "bits_per_byte: does not apply" in out
+  assert "esolang_bench: does not apply" in out
+  assert re.search(r"timing: [\d.]+s in all, [\d.]+s greedy decoding and scoring, of which "
+                   r"[\d.]+s interpreting programs \([\d.]+% of the evaluation\)", out)
   rep = json.loads((run_dir / "eval" / "step_10.json").read_text())
-  assert list(rep["probes"]) == ["levels", "renamed", "brainfuck", "bridging", "bits_per_byte"]
+  assert list(rep["probes"]) == ["levels", "renamed", "brainfuck", "befunge", "esolang_write",
+                                 "bridging", "bits_per_byte", "esolang_bench"]
+  assert set(rep["probes"]["esolang_write"]["tasks"]) == {
+      "bf_copy", "bf_print", "bf_sort", "befunge_print", "befunge_fib", "befunge_fact"}
+  t = rep["timing"]
+  assert 0 < t["interpret_s"] < t["decode_and_score_s"] < t["total_s"]
+  assert t["interpret_s"] == rep["probes"]["esolang_write"]["interpret_seconds"]
   assert set(rep["families"]) == {"copy", "reverse", "sort", "add", "parity", "dyck"}
   fam = rep["families"]["add"]  # the by-family view merges the levels and renamed sections
   assert set(fam["levels"]) == {"1", "2", "3", "4"} and fam["trained_levels"] == [1, 2]
@@ -48,6 +60,10 @@ def test_report_json_png_and_table(run_dir, capsys):
   png = (run_dir / "eval" / "step_10.png").read_bytes()
   assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
   assert list((run_dir / "eval").glob("events.out.tfevents.*"))
+  titles = set(evaluate.panels([rep]))
+  assert {"befunge", "write bf_copy", "write befunge_fib"} <= titles
+  tags = evaluate.scalars(rep)
+  assert {"transfer/befunge", "transfer/bf_write", "transfer/befunge_write"} <= set(tags)
 
 
 @pytest.mark.slow
@@ -124,6 +140,22 @@ def test_probes_flag_chooses_probes_and_fixed_train_levels(run_dir, capsys):
   add = rep["probes"]["levels"]["families"]["add"]
   assert add["trained_levels"] == [1, 3]
   assert add["out_of_distribution"] == add["levels"]["4"]["exact"]
+
+
+@pytest.mark.slow
+def test_esolang_bench_flag_scores_a_file_and_bad_files_are_one_line(run_dir, capsys):
+  sample = os.path.join(os.path.dirname(__file__), "data", "esolang_bench_sample.json")
+  assert evaluate.main([f"--workdir={run_dir}", "--examples=2", "--probes=brainfuck",
+                        f"--esolang_bench={sample}"]) == 0
+  out = capsys.readouterr().out
+  assert "esolang-bench brainfuck: solved" in out and "esolang-bench befunge98: solved" in out
+  assert "S05: unsupported: the prompt's character" in out  # phase 1's symbols lack '"'
+  rep = json.loads((run_dir / "eval" / "step_10.json").read_text())
+  assert list(rep["probes"]) == ["brainfuck", "esolang_bench"]
+  assert rep["probes"]["esolang_bench"]["languages"]["befunge98"]["scored"] == 4
+  assert evaluate.main([f"--workdir={run_dir}", "--esolang_bench=/no/such.json"]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("error: cannot read the EsoLang-Bench file") and err.count("\n") == 1
 
 
 def test_brainfuck_probe_is_answerable():

@@ -16,7 +16,8 @@ from helpers import ROOT
 pytestmark = pytest.mark.slow  # both notebooks need a run trained in a subprocess
 
 
-def execute(name: str, env: dict, cwd) -> None:
+def execute(name: str, env: dict, cwd):
+  """Runs the notebook; returns it with its outputs."""
   book = nbformat.read(os.path.join(ROOT, "notebooks", name), as_version=4)
   for cell in book.cells:
     assert not cell.get("outputs"), f"{name}: outputs must be cleared in the repository"
@@ -32,6 +33,11 @@ def execute(name: str, env: dict, cwd) -> None:
   finally:
     os.environ.clear()
     os.environ.update(old)
+  return book
+
+
+def printed(book) -> str:
+  return "".join(o.get("text", "") for c in book.cells for o in c.get("outputs", []))
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +75,10 @@ def test_compare_notebook(trained):
   root, workdir = trained
   out = root / "compare_out"
   out.mkdir()
-  execute("compare_runs.ipynb", {"RF_JAX_RUNS": f"{workdir},{workdir}",
-                                 "RF_JAX_NOTEBOOK_OUT": str(out)}, root)
+  book = execute("compare_runs.ipynb", {"RF_JAX_RUNS": f"{workdir},{workdir}",
+                                        "RF_JAX_NOTEBOOK_OUT": str(out)}, root)
   for png in ("compare_bars.png", "compare_panels.png"):
     assert (out / png).stat().st_size > 5_000, png
+  text = printed(book)  # the esolang probes' metrics and panels, from the registry
+  for shown in ("befunge ", "bf_write", "befunge_write", "write befunge_fib"):
+    assert shown in text, shown

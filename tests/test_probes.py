@@ -39,6 +39,8 @@ def same_items(a, b):
     ("levels", {"families", "in_distribution", "out_of_distribution"}),
     ("renamed", {"level", "families", "mean"}),
     ("brainfuck", {"levels", "mean"}),
+    ("befunge", {"levels", "mean"}),
+    ("esolang_write", {"tasks", "bf_write", "befunge_write", "interpret_seconds", "runs"}),
 ])
 def test_greedy_probes_have_deterministic_items_and_their_sections(name, keys):
   probe, ctx = probes.get(name), context()

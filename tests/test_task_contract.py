@@ -632,3 +632,55 @@ def test_induct_uses_every_rule_kind():
     x, y = _body(e.prompt, "ind:").split(",")[0].split(">")
     seen["add" if x.isdigit() else "rev" if y == x[::-1] else "other"] += 1
   assert seen["add"] > 20 and seen["rev"] > 20 and seen["other"] > 60, seen
+
+
+# ---------------------------------------------------------------------------------------------
+# Program writing in the stack machine's language (stack_write): many answers are right.
+
+def _stack_write_parts(p: str) -> tuple[str, str]:
+  allowed, wanted = _body(p, "wstk:").split("=")
+  assert allowed.isdigit() and wanted.isdigit() and len(set(allowed)) == len(allowed)
+  return allowed, wanted
+
+
+def _shortest_making(digit: int, allowed: str, longest: int = 6) -> int:
+  """Independent brute force: the length of the shortest program that turns an empty stack
+  into [digit] using the allowed digits and the opcodes."""
+  for n in range(1, longest + 1):
+    for prog in itertools.product(sorted(allowed) + list("dsp+*"), repeat=n):
+      try:
+        states = _stack_run("".join(prog))
+      except AssertionError:
+        continue
+      if states[-1] == str(digit):
+        return n
+  raise AssertionError(f"{digit} unreachable from {allowed}")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_stack_write_answers_leave_the_wanted_stack_with_the_allowed_digits(level):
+  task = tasks.get("stack_write")
+  assert task.many_answers and "stack_write" not in config_lib.load("phase1").data.tasks
+  for e in _reasoning_examples("stack_write", level, n=60):
+    allowed, wanted = _stack_write_parts(e.prompt)
+    assert len(allowed) == (3, 3, 2, 2)[level - 1] and len(wanted) == level
+    assert set(c for c in e.answer if c.isdigit()) <= set(allowed)
+    assert _stack_run(e.answer)[-1] == wanted and e.trace == ",".join(_stack_run(e.answer))
+  # The canonical answer is shortest: each wanted digit costs what brute force finds.
+  for e in _reasoning_examples("stack_write", 2, n=8):
+    allowed, wanted = _stack_write_parts(e.prompt)
+    assert len(e.answer) == sum(_shortest_making(int(d), allowed) for d in wanted), e
+
+
+def test_stack_write_scores_any_right_program_and_rejects_what_cannot_run():
+  task = tasks.get("stack_write")
+  e = tasks.Example("wstk:37=94", "33*77+", "")
+  assert task.score(e, "33*77+") == 1.0
+  assert task.score(e, "33*77+dp") == 1.0            # another right program
+  assert task.score(e, "77+33*s") == 1.0             # built the other way round, then swapped
+  assert task.score(e, "33*77*") == pytest.approx(0.5)  # 9,9: half the stack right
+  assert task.score(e, "94") == 0.0                  # 9 and 4 are not allowed pushes
+  assert task.score(e, "3+") == 0.0                  # pops an empty stack
+  assert task.score(e, "33*x") == 0.0
+  renamed_prompt = tasks.Example("QZV is wstk, # is =\nQZV:37#94", "33*77+", "")
+  assert task.score(renamed_prompt, "33*77+") == 1.0  # the renamed probe's prompts parse too

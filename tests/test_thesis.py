@@ -53,7 +53,8 @@ def test_unknown_arm_is_one_line():
 
 def test_metrics_are_the_probes_headline_metrics_and_the_cost():
   assert thesis.METRICS == ("in_distribution", "out_of_distribution", "renamed", "brainfuck",
-                            "bridging_L1", "bits_per_byte", "train_tflop")
+                            "befunge", "bf_write", "befunge_write", "bridging_L1",
+                            "bits_per_byte", "train_tflop")
 
 
 def test_summary_is_mean_and_spread_over_seeds():

@@ -46,6 +46,8 @@ class Context:
   n_per: int                  # examples per family and level (per cell)
   # (lo, hi): the in-distribution levels of every family; None: what the run trained on
   train_levels: tuple[int, int] | None = None
+  # probe options from the evaluator's command line, e.g. {"esolang_bench": FILE}
+  options: dict = dataclasses.field(default_factory=dict)
 
   @property
   def config(self):

@@ -72,7 +72,8 @@ class Renamed(FamilyProbe):
       for i in range(ctx.n_per):
         ex = tasks_lib.make_example(task, seed + EVAL_SEED_OFFSET, i, level)
         rng = np.random.default_rng([seed, i, level, 7])
-        items.append(Item((name,), renamed(task, ex, rng), task.score))
+        items.append(Item((name,), renamed(task, ex, rng), task.score,
+                          exact_by_score=task.many_answers))
     return items
 
   def summarize(self, ctx, results):

@@ -28,6 +28,9 @@ class Task:
 
   name: ClassVar[str] = ""
   max_level: ClassVar[int] = 4  # levels are 1..max_level; higher levels are harder
+  # True when many outputs are right (a program judged by running it): evaluation then
+  # counts an output as an exact match when it scores 1.0, not when it equals the answer.
+  many_answers: ClassVar[bool] = False
 
   def generate(self, rng: np.random.Generator, level: int) -> Example:
     raise NotImplementedError
