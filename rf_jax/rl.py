@@ -68,25 +68,31 @@ def token_advantages(rewards: list[np.ndarray], group_size: int, n: int,
   return adv.reshape(B, n).astype(np.float32)
 
 
-def token_logprobs(params, graphdef, batch, allowed, eos_id: int = -1):
+def token_logprobs(params, graphdef, batch, allowed, eos_id: int = -1, ans_id: int = -1):
   """(log-prob of each target, entropy of each position's distribution), both [B, T], under
   the distribution the sampler drew from: where `batch["no_stop"]` is set (a scratchpad
-  before its <ans>), <eos> was not allowed."""
+  before its <ans>), <eos> was not allowed; with `ans_id` (a scratchpad run), a second
+  <ans> was not allowed in the answer (the actions after the first)."""
   model = nnx.merge(graphdef, params)
   logits = allowed_logits(model(batch["inputs"], batch["positions"], batch["segment_ids"]),
                           allowed)
   if "no_stop" in batch:
-    logits = think_logits_rows(logits, batch["no_stop"], eos_id)
+    answered = ~batch["no_stop"].astype(bool) & (batch["action_mask"] > 0)
+    logits = think_logits_rows(logits, batch["no_stop"], answered, eos_id, ans_id)
   logp_all = jax.nn.log_softmax(logits, axis=-1)
   logp = jnp.take_along_axis(logp_all, batch["targets"][..., None], axis=-1)[..., 0]
   entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
   return logp, entropy
 
 
-def think_logits_rows(logits_BTV, no_stop_BT, eos_id: int):
-  """`sampling.think_logits` at every position of a batch of rows."""
+def think_logits_rows(logits_BTV, no_stop_BT, answered_BT, eos_id: int, ans_id: int = -1):
+  """`sampling.think_logits` at every position of a batch of rows: <eos> banned where
+  `no_stop`, <ans> where `answered` (positions that are neither, such as prompts, keep both)."""
   B, T, V = logits_BTV.shape
-  out = think_logits(logits_BTV.reshape(B * T, V), ~no_stop_BT.reshape(-1).astype(bool), eos_id)
+  flat = logits_BTV.reshape(B * T, V)
+  out = think_logits(flat, ~no_stop_BT.reshape(-1).astype(bool), eos_id, -1)
+  if ans_id >= 0:
+    out = think_logits(out, answered_BT.reshape(-1), -1, ans_id)
   return out.reshape(B, T, V)
 
 
@@ -104,7 +110,8 @@ def entropy_term(entropy_BT, mask_BT, coef: float, target: float):
 
 
 def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float,
-            entropy_coef: float = 0.0, entropy_target: float = 0.0, eos_id: int = -1):
+            entropy_coef: float = 0.0, entropy_target: float = 0.0, eos_id: int = -1,
+            ans_id: int = -1):
   """Token-level clipped policy-gradient loss (PPO form), optionally with a k3 KL penalty.
 
   batch: rows from rf_jax.rl_rows (targets, `action_mask`, per-target `advantages`), plus
@@ -113,7 +120,7 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   exp(logp - stop_gradient(logp)) = 1, so the gradient is REINFORCE:
   -sum_t A_t * grad log p(a_t) / #actions.
   """
-  logp, entropy = token_logprobs(params, graphdef, batch, allowed, eos_id)
+  logp, entropy = token_logprobs(params, graphdef, batch, allowed, eos_id, ans_id)
   mask = batch["action_mask"].astype(jnp.float32)
   n = jnp.maximum(mask.sum(), 1.0)
   old = batch.get("old_logp", jax.lax.stop_gradient(logp))
@@ -136,7 +143,7 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
 
 def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, clip_eps: float,
             kl_coef: float, entropy_coef: float = 0.0, entropy_target: float = 0.0,
-            updates: int = 1, nt_weight: float = 0.0, nt_loss=None):
+            updates: int = 1, nt_weight: float = 0.0, nt_loss=None, ans_id: int = -1):
   """`updates` optimizer steps on one batch of rollout rows (rf_jax.rl_rows); the train step
   counter moves by 1.
 
@@ -147,14 +154,15 @@ def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, c
   batch = dict(rows)
   if updates > 1:
     batch["old_logp"] = jax.lax.stop_gradient(
-        token_logprobs(state["params"], graphdef, batch, allowed, eos_id)[0])
+        token_logprobs(state["params"], graphdef, batch, allowed, eos_id, ans_id)[0])
   if kl_coef > 0:
-    batch["ref_logp"] = token_logprobs(state["ref_params"], graphdef, batch, allowed, eos_id)[0]
+    batch["ref_logp"] = token_logprobs(state["ref_params"], graphdef, batch, allowed, eos_id,
+                                      ans_id)[0]
 
   def total(params):
     loss, aux = pg_loss(params, graphdef, batch, allowed=allowed, clip_eps=clip_eps,
                         kl_coef=kl_coef, entropy_coef=entropy_coef,
-                        entropy_target=entropy_target, eos_id=eos_id)
+                        entropy_target=entropy_target, eos_id=eos_id, ans_id=ans_id)
     aux["pg_loss"] = loss
     if nt_batch is not None:
       nt, nt_aux = nt_loss(params, graphdef, nt_batch)

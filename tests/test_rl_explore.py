@@ -94,6 +94,7 @@ def test_sampler_scratchpad_grammar_and_row_limits():
     first_ans = list(row).index(ANS)  # every row has its <ans> ...
     assert first_ans <= 3  # ... by index `think`
     assert EOS not in row[:first_ans]  # and could not stop before it
+    assert ANS not in row[first_ans + 1:]  # nor write a second one, which no decoder reads
   limits = jnp.asarray(np.arange(32) % 5 + 1, jnp.int32)
   out = np.asarray(sample(params, prompts, mask, jax.random.key(0), limits, graphdef=graphdef,
                           max_new=8, valid_vocab=16, eos_id=EOS, temperature=1.0))
@@ -112,6 +113,18 @@ def test_update_scores_actions_under_the_sampling_distribution():
   assert (np.asarray(with_rule)[banned] > np.asarray(without)[banned]).all()
   free = np.asarray(rows["no_stop"]) == 0
   np.testing.assert_array_equal(np.asarray(with_rule)[free], np.asarray(without)[free])
+
+
+def test_update_bans_a_second_ans_in_the_answer_as_the_sampler_does():
+  graphdef, params = _tiny_model()
+  rows = {k: jnp.asarray(v) for k, v in padded_rows(_samples(3), 6, 5, PAD).items()}
+  rows["targets"] = jnp.where(rows["action_mask"] > 0, ANS, rows["targets"])  # <ans> everywhere
+  banned, _ = token_logprobs(params, graphdef, rows, 16, EOS, ANS)
+  free, _ = token_logprobs(params, graphdef, rows, 16, EOS)
+  answered = (np.asarray(rows["no_stop"]) == 0) & (np.asarray(rows["action_mask"]) > 0)
+  assert answered.sum() > 3
+  assert (np.asarray(banned)[answered] < -1e6).all()  # impossible after the first <ans>
+  np.testing.assert_array_equal(np.asarray(banned)[~answered], np.asarray(free)[~answered])
 
 
 def test_scratchpad_answer_and_credit():

@@ -162,6 +162,7 @@ class RLTrainer:
         rl_step, graphdef=graphdef, tx=tx, allowed=allowed, eos_id=vocab.eos_id,
         clip_eps=rl.clip_eps, kl_coef=rl.kl_coef, entropy_coef=rl.entropy_coef,
         entropy_target=rl.entropy_target, updates=rl.updates_per_batch,
+        ans_id=vocab.ans_id if rl.scratchpad > 0 else -1,
         nt_weight=nt_weight, nt_loss=functools.partial(loss_fn, allowed=allowed))
     self._update = jax.jit(step, donate_argnums=0, out_shardings=(shardings, None))
 
