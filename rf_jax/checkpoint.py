@@ -77,7 +77,8 @@ def absolute(workdir: str) -> str:
 
 class QuietOutOfSpace(logging.Filter):
   """Drops Orbax's error logs (with tracebacks, one per writer thread) of a save that ran out
-  of space: the trainer reports that failure itself, in one line (DiskFull)."""
+  of space, and asyncio's "Task exception was never retrieved" for its writer tasks when they
+  are collected later: the trainer reports that failure itself, in one line (DiskFull)."""
 
   def filter(self, record: logging.LogRecord) -> bool:
     error = record.exc_info[1] if record.exc_info else None
@@ -90,7 +91,8 @@ _QUIET = QuietOutOfSpace()
 class Checkpointer:
 
   def __init__(self, workdir: str, keep: int, async_save: bool = True):
-    logging.getLogger("absl").addFilter(_QUIET)  # once: the same filter object
+    for name in ("absl", "asyncio"):
+      logging.getLogger(name).addFilter(_QUIET)  # once: the same filter object
     self.workdir = epath.Path(workdir)
     self.directory = self.workdir / "checkpoints"
     self._manager = self._open(async_save, keep)

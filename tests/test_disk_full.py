@@ -1,5 +1,6 @@
 """A save that runs out of disk space (a real, size-limited tmpfs) stops the run with one line
 saying how much a checkpoint needs; every earlier checkpoint stays intact and resumes."""
+import logging
 import os
 import re
 import subprocess
@@ -62,3 +63,18 @@ def test_full_disk_stops_with_one_line_and_loses_nothing(small_disk):
   r = cli(work)
   assert r.returncode == 0, r.stderr[-3000:]
   assert f"resumed from step {steps[-1]}" in r.stdout and "done at step 30" in r.stdout
+
+
+def test_late_asyncio_reports_of_a_full_disk_are_dropped(tmp_path, caplog):
+  """Orbax's writer tasks that failed for lack of space may be collected after the one-line
+  stop; asyncio then logs "Task exception was never retrieved" with their traceback."""
+  from rf_jax.checkpoint import Checkpointer
+  Checkpointer(str(tmp_path / "w"), keep=1, async_save=False)
+  full = ValueError("RESOURCE_EXHAUSTED: Failed to write 36236 bytes to file 8: "
+                    "No space left on device [os_error_code='28']")
+  other = ValueError("something else went wrong")
+  with caplog.at_level("ERROR", logger="asyncio"):
+    for error in (full, other):
+      logging.getLogger("asyncio").error("Task exception was never retrieved\nfuture: <Task %r>",
+                                         error, exc_info=(type(error), error, None))
+  assert [r.exc_info[1] for r in caplog.records] == [other]
