@@ -78,22 +78,11 @@ def token_logprobs(params, graphdef, batch, allowed, eos_id: int = -1, ans_id: i
                           allowed)
   if "no_stop" in batch:
     answered = ~batch["no_stop"].astype(bool) & (batch["action_mask"] > 0)
-    logits = think_logits_rows(logits, batch["no_stop"], answered, eos_id, ans_id)
+    logits = think_logits(logits, batch["no_stop"], answered, eos_id, ans_id)
   logp_all = jax.nn.log_softmax(logits, axis=-1)
   logp = jnp.take_along_axis(logp_all, batch["targets"][..., None], axis=-1)[..., 0]
   entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
   return logp, entropy
-
-
-def think_logits_rows(logits_BTV, no_stop_BT, answered_BT, eos_id: int, ans_id: int = -1):
-  """`sampling.think_logits` at every position of a batch of rows: <eos> banned where
-  `no_stop`, <ans> where `answered` (positions that are neither, such as prompts, keep both)."""
-  B, T, V = logits_BTV.shape
-  flat = logits_BTV.reshape(B * T, V)
-  out = think_logits(flat, ~no_stop_BT.reshape(-1).astype(bool), eos_id, -1)
-  if ans_id >= 0:
-    out = think_logits(out, answered_BT.reshape(-1), -1, ans_id)
-  return out.reshape(B, T, V)
 
 
 def entropy_term(entropy_BT, mask_BT, coef: float, target: float):

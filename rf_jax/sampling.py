@@ -49,13 +49,15 @@ def choose(logits_BV, rng, valid_vocab, temperature: float, top_k: int):
   return jax.random.categorical(rng, logits_BV, axis=-1).astype(jnp.int32)
 
 
-def think_logits(logits_BV, answered_B, eos_id: int, ans_id: int = -1):
-  """The scratchpad's first rule: a row that has not written <ans> yet may not stop, and
-  one that has may not write another (the answer is read after the first <ans>, so a second
-  one would be an action that the decoder drops: a free way to pad an answer)."""
-  vocab = jnp.arange(logits_BV.shape[-1])
-  banned = ((vocab == eos_id) & ~answered_B[:, None]) | ((vocab == ans_id) & answered_B[:, None])
-  return jnp.where(banned, -1e9, logits_BV)
+def think_logits(logits, no_stop, answered, eos_id: int, ans_id: int = -1):
+  """The scratchpad's first rule: where `no_stop` (no <ans> written yet) a row may not stop,
+  and where `answered` it may not write another <ans> (the answer is read after the first,
+  so a second would be an action the decoder drops: a free way to pad an answer). Masks have
+  the logits' leading shape: [B] in the sampler, [B, T] in the update."""
+  vocab = jnp.arange(logits.shape[-1])
+  banned = (((vocab == eos_id) & no_stop[..., None].astype(bool))
+            | ((vocab == ans_id) & answered[..., None].astype(bool)))
+  return jnp.where(banned, -1e9, logits)
 
 
 def think_token(tok_B, i, answered_B, think: int, ans_id: int):
@@ -93,7 +95,7 @@ def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, *, graphdef, ma
   def pick(logits_BV, i, answered, key):
     if not think:
       return choose(logits_BV, key, valid_vocab, temperature, top_k)
-    tok = choose(think_logits(logits_BV, answered, eos_id, ans_id), key, valid_vocab,
+    tok = choose(think_logits(logits_BV, ~answered, answered, eos_id, ans_id), key, valid_vocab,
                  temperature, top_k)
     return think_token(tok, i, answered, think, ans_id)
 

@@ -30,3 +30,22 @@ def run_on_one_device(config, workdir):
     return train.run(config, str(workdir))
   finally:
     train.make_mesh = real
+
+
+def doubling_task_source(name: str) -> str:
+  """The source of a user task file: repeat each digit twice ('dbl:307' -> '330077').
+  Registries are global, so each test that writes one gives it its own name."""
+  cls = name.title().replace("_", "")
+  return f'''
+from rf_jax.tasks import Example, Task, register
+
+
+@register
+class {cls}(Task):
+  name = "{name}"
+  max_level = 3
+
+  def generate(self, rng, level):
+    digits = "".join(str(d) for d in rng.integers(0, 10, size=level + 1))
+    return Example(prompt="dbl:" + digits, answer="".join(d + d for d in digits))
+'''

@@ -12,7 +12,7 @@ import pytest
 import rf_jax
 from rf_jax.errors import ConfigError
 
-from helpers import ROOT
+from helpers import ROOT, doubling_task_source
 
 pytestmark = pytest.mark.slow  # every test needs a run trained in a subprocess
 
@@ -73,21 +73,6 @@ def test_bad_paths(run_8dev, tmp_path):
     rf_jax.load(str(broken))
 
 
-DOUBLE_TASK = '''
-from rf_jax.tasks import Example, Task, register
-
-
-@register
-class Doubled(Task):
-  """Repeat each digit twice: 'dbl:307' -> '330077' (its own name: registries are global)."""
-  name = "doubled"
-  max_level = 3
-
-  def generate(self, rng, level):
-    digits = "".join(str(d) for d in rng.integers(0, 10, size=level + 1))
-    return Example(prompt="dbl:" + digits, answer="".join(d + d for d in digits))
-'''
-
 SCORE = """
 import sys, rf_jax
 from rf_jax.errors import ConfigError
@@ -102,7 +87,7 @@ except ConfigError as e:
 def test_load_imports_the_runs_own_task_files(tmp_path):
   from helpers import load_config, run_on_one_device
   task_file = tmp_path / "double_tasks.py"
-  task_file.write_text(DOUBLE_TASK)
+  task_file.write_text(doubling_task_source("doubled"))
   config = load_config()
   config.data.update(task_modules=(str(task_file),), tasks=("copy", "doubled"))
   config.train.update(steps=2, eval_every=0, eval_levels=(), checkpoint_every=0)

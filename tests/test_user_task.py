@@ -6,29 +6,14 @@ import pytest
 
 from rf_jax import sharding, train
 
-from helpers import load_config
+from helpers import doubling_task_source, load_config
 
 pytestmark = pytest.mark.slow
-
-USER_TASK = '''
-from rf_jax.tasks import Example, Task, register
-
-
-@register
-class Double(Task):
-  """Repeat each digit twice: 'dbl:307' -> '330077'."""
-  name = "double"
-  max_level = 3
-
-  def generate(self, rng, level):
-    digits = "".join(str(d) for d in rng.integers(0, 10, size=level + 1))
-    return Example(prompt="dbl:" + digits, answer="".join(d + d for d in digits))
-'''
 
 
 def test_user_task_file_trains_and_evaluates(tmp_path, monkeypatch):
   path = tmp_path / "my_tasks.py"
-  path.write_text(USER_TASK)
+  path.write_text(doubling_task_source("double"))
   config = load_config()
   config.data.update(task_modules=(str(path),), tasks=("copy", "double"))
   config.train.update(steps=10, eval_every=0, eval_levels=(1, 3), checkpoint_every=0)
