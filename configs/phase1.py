@@ -109,6 +109,13 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       kl_coef=0.0,              # > 0: k3 KL toward the initial (or init_from) parameters
       entropy_coef=0.0,         # > 0: entropy bonus, keeps a from-scratch policy exploring
       entropy_target=0.0,       # > 0: the bonus acts only on actions below this entropy (nats)
+      answer_alphabet=False,    # sample each answer from its family's characters only
+                                # (Task.answer_alphabet) and <eos>
+      alphabet_coef=1.0,        # with answer_alphabet: weight of -log(the unrestricted
+                                # model's mass inside the alphabet), so greedy needs no mask
+      entropy_share=0.0,        # > 0: an answer's entropy floor is at least this share of
+                                # log(its family's alphabet or the vocabulary) x (1 - the
+                                # pass rate of its family and level)
   ))
 
   c.mesh = ml_collections.ConfigDict(dict(

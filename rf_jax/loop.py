@@ -49,7 +49,7 @@ class StopSignal:
     self._flag = False
     self._flops, self._flop_budget = spent, flop_budget
     self._sync_every = max(1, sync_every)
-    self._deadline = time.time() + budget_s if budget_s > 0 else None
+    self.deadline = time.time() + budget_s if budget_s > 0 else None
     self._previous = signal.signal(signal.SIGTERM, self._handle)
 
   def _handle(self, signum, frame):
@@ -59,7 +59,7 @@ class StopSignal:
     self._flops += flops
 
   def check(self, step: int) -> str:
-    local = 2 if self._flag else int(self._deadline is not None and time.time() > self._deadline)
+    local = 2 if self._flag else int(self.deadline is not None and time.time() > self.deadline)
     if not local and self._flop_budget > 0 and self._flops >= self._flop_budget:
       local = 3
     if jax.process_count() > 1:
@@ -164,7 +164,7 @@ class StepLog:
   def _report(self, step: int) -> None:
     keys = sorted({k for x in self._interval for k in x})  # objectives may switch mid-interval
     avg = {f"train/{k}": float(np.mean([x[k] for x in self._interval if k in x])) for k in keys}
-    avg.update(self.speed.report(step))
+    avg.update(self.speed.report(step, self.flops_total))
     avg.update(self._update_mfu())
     avg["perf/train_flops"] = self.flops_total
     avg.update(self._once)

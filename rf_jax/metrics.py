@@ -125,12 +125,18 @@ class Throughput:
   """Tokens/s, MFU and ETA over the steps since the last report (compile excluded).
 
   MFU counts the FLOPs each step reports (its objective's analytic count) against the
-  peak of all devices.
+  peak of all devices. The ETA is the soonest of the last step, the wall-clock deadline and
+  the FLOP budget (`budgets`), at the interval's pace.
   """
 
   def __init__(self, peak_flops_total: float, total_steps: int):
     self.peak, self.total_steps = peak_flops_total, total_steps
     self._t, self._step, self._tokens, self._flops = None, None, 0.0, 0.0
+    self._deadline, self._flop_budget = None, 0.0
+
+  def budgets(self, deadline: float | None, flop_budget: float) -> None:
+    """The run's early stops: a time.time() deadline (or None) and a FLOP budget (or 0)."""
+    self._deadline, self._flop_budget = deadline, flop_budget
 
   def start(self, step: int) -> None:
     self._t, self._step, self._tokens, self._flops = time.perf_counter(), step, 0.0, 0.0
@@ -139,16 +145,22 @@ class Throughput:
     self._flops += flops
     self._tokens += tokens
 
-  def report(self, step: int) -> dict[str, float]:
+  def report(self, step: int, flops_total: float = 0.0) -> dict[str, float]:
+    """`flops_total`: the run's counted FLOPs so far, for the FLOP budget's ETA."""
     now = time.perf_counter()
     dt, dsteps = now - self._t, step - self._step
     if dsteps <= 0 or dt <= 0:
       return {}
+    eta = (self.total_steps - step) * dt / dsteps
+    if self._deadline is not None:
+      eta = min(eta, max(self._deadline - time.time(), 0.0))
+    if self._flop_budget > 0 and self._flops > 0:
+      eta = min(eta, max(self._flop_budget - flops_total, 0.0) * dt / self._flops)
     out = {
         "perf/tokens_per_s": self._tokens / dt,
         "perf/step_time_s": dt / dsteps,
         "perf/mfu": self._flops / dt / self.peak,
-        "perf/eta_s": (self.total_steps - step) * dt / dsteps,
+        "perf/eta_s": eta,
     }
     self.start(step)
     return out

@@ -68,39 +68,62 @@ def token_advantages(rewards: list[np.ndarray], group_size: int, n: int,
   return adv.reshape(B, n).astype(np.float32)
 
 
-def token_logprobs(params, graphdef, batch, allowed, eos_id: int = -1, ans_id: int = -1):
-  """(log-prob of each target, entropy of each position's distribution), both [B, T], under
-  the distribution the sampler drew from: where `batch["no_stop"]` is set (a scratchpad
-  before its <ans>), <eos> was not allowed; with `ans_id` (a scratchpad run), a second
-  <ans> was not allowed in the answer (the actions after the first)."""
+def action_logits(params, graphdef, batch, allowed, eos_id: int = -1, ans_id: int = -1,
+                  legal=None):
+  """(logits [B, T, V] of the distribution the sampler drew each target from, outside [B, T]).
+
+  Where `batch["no_stop"]` is set (a scratchpad before its <ans>), <eos> was not allowed;
+  with `ans_id` (a scratchpad run), a second <ans> was not allowed in the answer. With
+  `legal` ([families + 1, V] bool; row `batch["family"]` of each position, row 0 allowing
+  everything), the sampler drew only from the family's answer alphabet: `outside` is
+  -log of the mass the unrestricted model puts inside it (0 without `legal`)."""
   model = nnx.merge(graphdef, params)
   logits = allowed_logits(model(batch["inputs"], batch["positions"], batch["segment_ids"]),
                           allowed)
   if "no_stop" in batch:
     answered = ~batch["no_stop"].astype(bool) & (batch["action_mask"] > 0)
     logits = think_logits(logits, batch["no_stop"], answered, eos_id, ans_id)
-  logp_all = jax.nn.log_softmax(logits, axis=-1)
-  logp = jnp.take_along_axis(logp_all, batch["targets"][..., None], axis=-1)[..., 0]
-  entropy = -(jnp.exp(logp_all) * logp_all).sum(-1)
-  return logp, entropy
+  if legal is None:
+    return logits, jnp.zeros(logits.shape[:-1], logits.dtype)
+  ok = jnp.asarray(legal)[batch["family"]]
+  inside = jnp.where(ok, logits, -1e9)
+  outside = (jax.nn.logsumexp(logits, axis=-1)
+             - jax.nn.logsumexp(inside, axis=-1))
+  return inside, outside
 
 
-def entropy_term(entropy_BT, mask_BT, coef: float, target: float):
+def logprobs_and_entropy(logits_BTV, targets_BT):
+  """(log-prob of each target, entropy of each position's distribution), both [B, T]."""
+  logp_all = jax.nn.log_softmax(logits_BTV, axis=-1)
+  logp = jnp.take_along_axis(logp_all, targets_BT[..., None], axis=-1)[..., 0]
+  return logp, -(jnp.exp(logp_all) * logp_all).sum(-1)
+
+
+def token_logprobs(params, graphdef, batch, allowed, eos_id: int = -1, ans_id: int = -1,
+                   legal=None):
+  """(log-prob of each target, entropy of each position's distribution), both [B, T], under
+  the distribution the sampler drew from (`action_logits`)."""
+  logits, _ = action_logits(params, graphdef, batch, allowed, eos_id, ans_id, legal)
+  return logprobs_and_entropy(logits, batch["targets"])
+
+
+def entropy_term(entropy_BT, mask_BT, coef: float, target):
   """What the loss adds for entropy, averaged over the actions. Without a target, a bonus
   (-coef * H) that pulls every policy toward uniform; with one, a hinge per action
   (coef * max(target - H_t, 0)) that acts only where the policy has become more certain than
   the target, so a collapsing choice is pushed back to exploring while the rest of the
   policy is left alone. Per action, not on the mean: a mean can stay high on tokens that do
-  not matter (where to stop) while the answer token has collapsed."""
+  not matter (where to stop) while the answer token has collapsed. `target`: nats, one for
+  all actions or one per position ([B, T])."""
   n = jnp.maximum(mask_BT.sum(), 1.0)
-  if target > 0:
+  if np.ndim(target) or target > 0:
     return coef * (jnp.maximum(target - entropy_BT, 0.0) * mask_BT).sum() / n
   return -coef * (entropy_BT * mask_BT).sum() / n
 
 
 def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float,
             entropy_coef: float = 0.0, entropy_target: float = 0.0, eos_id: int = -1,
-            ans_id: int = -1):
+            ans_id: int = -1, legal=None, alphabet_coef: float = 0.0, floors: bool = False):
   """Token-level clipped policy-gradient loss (PPO form), optionally with a k3 KL penalty.
 
   batch: rows from rf_jax.rl_rows (targets, `action_mask`, per-target `advantages`), plus
@@ -108,8 +131,16 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   "ref_logp" [B, T] when kl_coef > 0. Without old_logp the ratio is
   exp(logp - stop_gradient(logp)) = 1, so the gradient is REINFORCE:
   -sum_t A_t * grad log p(a_t) / #actions.
+
+  With `legal` (rl.answer_alphabet) the policy-gradient and entropy terms are those of the
+  distribution restricted to each family's answer alphabet, which the sampler drew from, and
+  `alphabet_coef` times the mean `outside` (-log of the mass inside the alphabet) teaches the
+  unrestricted model to keep its answers inside it, so that greedy decoding needs no mask.
+  With `floors` (rl.entropy_share) the entropy hinge reads each action's floor from
+  `batch["entropy_floor"]` instead of `entropy_target`.
   """
-  logp, entropy = token_logprobs(params, graphdef, batch, allowed, eos_id, ans_id)
+  logits, outside = action_logits(params, graphdef, batch, allowed, eos_id, ans_id, legal)
+  logp, entropy = logprobs_and_entropy(logits, batch["targets"])
   mask = batch["action_mask"].astype(jnp.float32)
   n = jnp.maximum(mask.sum(), 1.0)
   old = batch.get("old_logp", jax.lax.stop_gradient(logp))
@@ -119,9 +150,13 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   mean_entropy = (entropy * mask).sum() / n
   # A collapsed group (all samples alike) has equal rewards and so no policy gradient at
   # all: the entropy term keeps a from-scratch policy exploring.
-  loss = -(obj * mask).sum() / n + entropy_term(entropy, mask, entropy_coef, entropy_target)
+  target = batch["entropy_floor"] if floors else entropy_target
+  loss = -(obj * mask).sum() / n + entropy_term(entropy, mask, entropy_coef, target)
   aux = {"entropy": mean_entropy,
          "clip_fraction": ((jnp.abs(ratio - 1) > clip_eps) * mask).sum() / n}
+  if legal is not None:
+    loss = loss + alphabet_coef * (outside * mask).sum() / n
+    aux["outside_alphabet"] = ((1 - jnp.exp(-outside)) * mask).sum() / n
   if kl_coef > 0:
     d = batch["ref_logp"] - logp
     kl = ((jnp.exp(d) - d - 1) * mask).sum() / n
@@ -132,7 +167,8 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
 
 def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, clip_eps: float,
             kl_coef: float, entropy_coef: float = 0.0, entropy_target: float = 0.0,
-            updates: int = 1, nt_weight: float = 0.0, nt_loss=None, ans_id: int = -1):
+            updates: int = 1, nt_weight: float = 0.0, nt_loss=None, ans_id: int = -1,
+            legal=None, alphabet_coef: float = 0.0, floors: bool = False):
   """`updates` optimizer steps on one batch of rollout rows (rf_jax.rl_rows); the train step
   counter moves by 1.
 
@@ -143,15 +179,16 @@ def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, c
   batch = dict(rows)
   if updates > 1:
     batch["old_logp"] = jax.lax.stop_gradient(
-        token_logprobs(state["params"], graphdef, batch, allowed, eos_id, ans_id)[0])
+        token_logprobs(state["params"], graphdef, batch, allowed, eos_id, ans_id, legal)[0])
   if kl_coef > 0:
     batch["ref_logp"] = token_logprobs(state["ref_params"], graphdef, batch, allowed, eos_id,
-                                      ans_id)[0]
+                                      ans_id, legal)[0]
 
   def total(params):
     loss, aux = pg_loss(params, graphdef, batch, allowed=allowed, clip_eps=clip_eps,
                         kl_coef=kl_coef, entropy_coef=entropy_coef,
-                        entropy_target=entropy_target, eos_id=eos_id, ans_id=ans_id)
+                        entropy_target=entropy_target, eos_id=eos_id, ans_id=ans_id,
+                        legal=legal, alphabet_coef=alphabet_coef, floors=floors)
     aux["pg_loss"] = loss
     if nt_batch is not None:
       nt, nt_aux = nt_loss(params, graphdef, nt_batch)

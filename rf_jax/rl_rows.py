@@ -9,7 +9,9 @@ examples, so the update costs what the samples hold rather than the worst case.
 Every row array is aligned to the model's targets: `action_mask` marks the completion tokens
 the policy chose (not a scratchpad's forced <ans>), `advantages` holds each action's
 advantage, `no_stop` marks the positions where the sampler did not allow <eos> (a scratchpad
-before its <ans>), so the update scores actions under the distribution they were drawn from.
+before its <ans>), so the update scores actions under the distribution they were drawn from,
+and `family` (1 + the task's index, 0 elsewhere) marks the answer tokens that the sampler drew
+from their family's answer alphabet (rl.answer_alphabet).
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import dataclasses
 
 import numpy as np
 
+FLOAT_KEYS = ("advantages", "entropy_floor")
 ROW_KEYS = ("inputs", "targets", "positions", "segment_ids", "action_mask", "advantages",
-            "no_stop")
+            "no_stop", "family", "entropy_floor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Sample:
   action: np.ndarray      # [completion] bool: chosen by the policy
   advantage: np.ndarray   # [completion] float
   no_stop: np.ndarray     # [completion] bool: <eos> was not allowed here
+  family: int = 0         # 1 + task index where the answer was drawn from its alphabet
+  floor: np.ndarray | None = None  # [completion] float: each action's entropy floor (nats)
 
 
 def completion_length(ids: np.ndarray, eos_id: int) -> int:
@@ -52,9 +57,11 @@ def scratchpad_flags(ids: np.ndarray, ans_id: int, think: int) -> tuple[np.ndarr
 
 
 def make_samples(prompt_ids: list[list[int]], completions: np.ndarray, advantages: np.ndarray,
-                 eos_id: int, ans_id: int = -1, think: int = 0) -> list[Sample]:
+                 eos_id: int, ans_id: int = -1, think: int = 0,
+                 family: int = 0, floor: float = 0.0, think_floor: float = 0.0) -> list[Sample]:
   """`prompt_ids[i]` and `completions[i]` [N] of each sample; `advantages` [S] (one per
-  sample) or [S, N] (one per completion token)."""
+  sample) or [S, N] (one per completion token); `family` as in `Sample`; entropy floors
+  `floor` for the answer's actions and `think_floor` for a scratchpad's."""
   out = []
   for i, ids in enumerate(completions):
     n = completion_length(ids, eos_id)
@@ -62,12 +69,13 @@ def make_samples(prompt_ids: list[list[int]], completions: np.ndarray, advantage
     adv = advantages[i] if np.ndim(advantages) == 2 else np.full(len(completions[i]), advantages[i])
     chosen, no_stop = scratchpad_flags(ids, ans_id, think)
     out.append(Sample(np.concatenate([np.asarray(prompt_ids[i], np.int32), ids]),
-                      len(prompt_ids[i]), chosen, np.asarray(adv[:n], np.float32), no_stop))
+                      len(prompt_ids[i]), chosen, np.asarray(adv[:n], np.float32), no_stop,
+                      family, np.where(no_stop, think_floor, floor).astype(np.float32)))
   return out
 
 
 def empty_rows(n_rows: int, length: int, pad_id: int) -> dict[str, np.ndarray]:
-  rows = {k: np.zeros((n_rows, length), np.float32 if k == "advantages" else np.int32)
+  rows = {k: np.zeros((n_rows, length), np.float32 if k in FLOAT_KEYS else np.int32)
           for k in ROW_KEYS}
   rows["inputs"][:], rows["targets"][:] = pad_id, pad_id
   return rows
@@ -85,6 +93,9 @@ def place(rows: dict, r: int, at: int, sample: Sample, segment: int) -> int:
   rows["action_mask"][r, c] = sample.action
   rows["advantages"][r, c] = sample.advantage
   rows["no_stop"][r, c] = sample.no_stop
+  rows["family"][r, c] = sample.family * (sample.action & ~sample.no_stop)
+  if sample.floor is not None:
+    rows["entropy_floor"][r, c] = sample.floor
   return at + n
 
 

@@ -65,7 +65,8 @@ def think_token(tok_B, i, answered_B, think: int, ans_id: int):
   return jnp.where((i == think) & ~answered_B, ans_id, tok_B)
 
 
-def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, *, graphdef, max_new: int, valid_vocab,
+def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, legal_BV=None, *, graphdef,
+           max_new: int, valid_vocab,
            eos_id: int, temperature: float = 0.0, top_k: int = 0, cache_len: int = 0,
            think: int = 0, ans_id: int = -1):
   """Generates [B, max_new] tokens; after a row's <eos> the row holds <eos>.
@@ -93,6 +94,8 @@ def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, *, graphdef, ma
     part = slice(start, start + chunk)
     logits, cache = model(prompt_BP[:, part], pos[:, part], seg[:, part], cache)
   def pick(logits_BV, i, answered, key):
+    if legal_BV is not None:
+      logits_BV = jnp.where(answered[:, None] & ~legal_BV, -1e9, logits_BV)
     if not think:
       return choose(logits_BV, key, valid_vocab, temperature, top_k)
     tok = choose(think_logits(logits_BV, ~answered, answered, eos_id, ans_id), key, valid_vocab,

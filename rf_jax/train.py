@@ -203,6 +203,7 @@ def train_loop(t, objective, state, start: int, log: StepLog, evaluators, ckpt, 
   returns (the last step, why it stopped early or "")."""
   stop = StopSignal(t.preemption_sync_every, t.time_budget_s, t.get("flop_budget", 0.0),
                     spent=log.flops_total)
+  log.speed.budgets(stop.deadline, t.get("flop_budget", 0.0))
   step, stopped = start, ""
   while step < t.steps and not (stopped := stop.check(step)):
     state, metrics, flops = objective.step(state, step)

@@ -94,6 +94,12 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
     raise ConfigError(f"rl.advantage must be one of {ADVANTAGES}, got {rl.advantage!r}")
   if rl.credit not in CREDITS:
     raise ConfigError(f"rl.credit must be one of {CREDITS}, got {rl.credit!r}")
+  if rl.get("answer_alphabet") and use_trace:
+    raise ConfigError("rl.answer_alphabet limits answers to their family's characters, but a "
+                      "trace uses others: set data.use_trace=False or rl.answer_alphabet=False")
+  if rl.get("answer_alphabet") and vocab.text == "sentencepiece":
+    raise ConfigError("rl.answer_alphabet needs a character or byte tokenizer, not "
+                      "sentencepiece: set rl.answer_alphabet=False")
   rows = rl.prompts * rl.group_size
   if rl.group_size < 2:
     raise ConfigError("rl.group_size must be >= 2: advantages compare samples of one prompt")
@@ -151,20 +157,38 @@ class RLTrainer:
     self._tasks = [tasks_lib.get(n) for n in mixture.names]
     self._budget = {(t, lv): answer_budget(task, lv, vocab, use_trace, seed)
                     for t, task in enumerate(self._tasks) for lv in range(1, task.max_level + 1)}
-    allowed = vocab.allowed(ans=use_trace or rl.scratchpad > 0)
+    allowed = self._allowed = vocab.allowed(ans=use_trace or rl.scratchpad > 0)
+    self._legal = (alphabet_table(self._tasks, vocab, model.vocab_size)
+                   if rl.get("answer_alphabet") else None)
+    extra = () if self._legal is None else (self._sh,)
     self._sampler = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
         functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=allowed,
                           eos_id=vocab.eos_id, temperature=rl.temperature, top_k=rl.top_k,
                           think=rl.scratchpad, ans_id=vocab.ans_id),
-        in_shardings=(shardings["params"], self._sh, self._sh, None, self._sh),
+        in_shardings=(shardings["params"], self._sh, self._sh, None, self._sh) + extra,
         out_shardings=self._sh))
     step = functools.partial(
         rl_step, graphdef=graphdef, tx=tx, allowed=allowed, eos_id=vocab.eos_id,
         clip_eps=rl.clip_eps, kl_coef=rl.kl_coef, entropy_coef=rl.entropy_coef,
         entropy_target=rl.entropy_target, updates=rl.updates_per_batch,
-        ans_id=vocab.ans_id if rl.scratchpad > 0 else -1,
+        ans_id=vocab.ans_id if rl.scratchpad > 0 else -1, legal=self._legal,
+        alphabet_coef=rl.get("alphabet_coef", 0.0), floors=rl.get("entropy_share", 0.0) > 0,
         nt_weight=nt_weight, nt_loss=functools.partial(loss_fn, allowed=allowed))
     self._update = jax.jit(step, donate_argnums=0, out_shardings=(shardings, None))
+
+  def entropy_floor(self, p: Prompt) -> float:
+    """The entropy floor of `p`'s answer actions. rl.entropy_target, or with
+    rl.entropy_share > 0 at least that share of the largest entropy of the family's answer
+    actions (log of its alphabet with <eos>, or of the vocabulary) times 1 - its level's pass
+    rate: a family that is not yet solved keeps exploring its whole alphabet, a solved one
+    may commit."""
+    rl = self.rl
+    share = rl.get("entropy_share", 0.0)
+    if share <= 0:
+      return rl.entropy_target
+    size = self._legal[p.task + 1].sum() if self._legal is not None else self._allowed.sum()
+    passed = self.curriculum.pass_rate[self._tasks[p.task].name][p.level - 1]
+    return max(rl.entropy_target, share * float(np.log(size)) * (1 - passed))
 
   def _local(self, rows: np.ndarray) -> np.ndarray:
     n = len(rows) // jax.process_count()
@@ -188,14 +212,16 @@ class RLTrainer:
     tokens, mask = left_pad(rows, rl.prompt_len or _round_up(max(map(len, rows)), 16),
                             self.vocab.pad_id)
     limits = np.repeat([self.limit(p) for p in prompts], rl.group_size).astype(np.int32)
+    host = {"t": tokens, "m": mask, "l": limits}
+    if self._legal is not None:
+      host["a"] = np.repeat(self._legal[[p.task + 1 for p in prompts]], rl.group_size, axis=0)
     t0 = time.perf_counter()
     with jax.set_mesh(self.mesh):
-      g = make_global_batch({"t": self._local(tokens), "m": self._local(mask),
-                             "l": self._local(limits)}, self.mesh)
+      g = make_global_batch({k: self._local(v) for k, v in host.items()}, self.mesh)
       key = jax.random.fold_in(jax.random.key(self.seed), step)
       key = jax.random.fold_in(key, round_) if round_ else key
       sampler = self._sampler(rl.max_new or _round_up(int(limits.max()), 4))
-      out = sampler(params, g["t"], g["m"], key, g["l"])
+      out = sampler(params, g["t"], g["m"], key, g["l"], *([g["a"]] if "a" in g else []))
       out = np.asarray(multihost_utils.process_allgather(out, tiled=True))
     self.sampled += tokens.size + len(out) * max(completion_length(r, self.vocab.eos_id)
                                                  for r in out)  # what the while loop ran
@@ -274,7 +300,9 @@ class RLTrainer:
     for g in batch:
       samples += make_samples([g.prompt_ids] * len(g.completions), g.completions[:, :g.limit],
                               g.advantages[:, :g.limit], self.vocab.eos_id, self.vocab.ans_id,
-                              self.rl.scratchpad)
+                              self.rl.scratchpad,
+                              0 if self._legal is None else g.prompt.task + 1,
+                              self.entropy_floor(g.prompt), self.rl.entropy_target)
     if not self.rl.pack:
       lim = max(g.limit for g in batch)
       plen = self.rl.prompt_len or _round_up(max(len(g.prompt_ids) for g in batch), 16)
@@ -323,6 +351,17 @@ class RLTrainer:
         m[f"solve_all/{name}"] = float(exact[sel].min(axis=1).mean())
         m[f"solve_none/{name}"] = float((exact[sel].max(axis=1) == 0).mean())
     return m
+
+
+def alphabet_table(tasks: list, vocab: Vocab, width: int) -> np.ndarray:
+  """[len(tasks) + 1, width] bool: row 0 allows every id, row t + 1 the ids of task t's
+  answer alphabet (`Task.answer_alphabet`) and <eos>."""
+  table = np.zeros((len(tasks) + 1, width), bool)
+  table[0] = True
+  for t, task in enumerate(tasks):
+    ids = [i for c in task.answer_alphabet() for i in vocab.encode(c)]
+    table[t + 1, ids + [vocab.eos_id]] = True
+  return table
 
 
 def scratchpad_tokens(vocab: Vocab, ids, scratchpad: int) -> int:

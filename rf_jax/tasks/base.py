@@ -38,6 +38,12 @@ class Task:
   def score(self, example: Example, output: str) -> float:
     return positional_credit(example.answer, output)
 
+  def answer_alphabet(self) -> str:
+    """Every character an answer of this family can hold, sorted: the action space of reward
+    training with `rl.answer_alphabet`. The default reads 256 answers per level; a family
+    whose answers can hold characters that rarely occur overrides it."""
+    return _sampled_alphabet(self)
+
   def token_rewards(self, example: Example, output: str) -> list[float]:
     """Credit for each character of `output`, then one for where it stopped: len(output) + 1
     values, for reward per token (`rl.credit = token`).
@@ -50,6 +56,17 @@ class Task:
     if type(self).score is Task.score:
       return position_agreement(example.answer, output)
     return [self.score(example, output)] * (len(output) + 1)
+
+
+_ALPHABETS: dict[str, str] = {}
+
+
+def _sampled_alphabet(task: Task) -> str:
+  if task.name not in _ALPHABETS:
+    seen = {c for level in range(1, task.max_level + 1) for i in range(256)
+            for c in make_example(task, 0, i, level).answer}
+    _ALPHABETS[task.name] = "".join(sorted(seen))
+  return _ALPHABETS[task.name]
 
 
 def position_agreement(answer: str, output: str, from_end: bool = False) -> list[float]:
