@@ -174,14 +174,17 @@ def _rl(c):
 def _reward(c):
   # Reward only, from random initialisation, on the default run's families, model and
   # curriculum: GRPO groups of 8 with reward per token, groups whose samples all agree
-  # (no advantage) dropped and redrawn up to twice as DAPO does, an entropy floor of 0.5 nats
-  # on every action (at 0.2 one seed in three collapsed to a constant answer), and prompts
-  # drawn by learnability. Measured on parity and kdyck in docs/results.md. Budget it with
-  # train.flop_budget or train.time_budget_s (rf_jax.reward does).
+  # (no advantage) dropped and redrawn up to twice as DAPO does, each answer sampled from
+  # its family's alphabet, and an entropy floor per answer action of at least 0.5 nats (at
+  # 0.2 one seed in three collapsed to a constant answer on parity), raised to 0.8 x log(the
+  # alphabet's size) x (1 - the family's pass rate) while a family is unsolved. Families
+  # are drawn uniformly: drawn by learnability, the unsolved ones got too few samples to
+  # start. Measured in docs/results.md. Budget it with train.flop_budget or
+  # train.time_budget_s (rf_jax.reward does).
   c.name = "phase1_reward"
   c.objective.kind = "rl"
   c.rl.update(prompts=16, group_size=8, credit="token", advantage="grpo", redraw=2,
-              entropy_target=0.5, entropy_coef=1.0, learnability=True)
+              entropy_target=0.5, entropy_coef=1.0, answer_alphabet=True, entropy_share=0.8)
   c.train.learning_rate = 1e-3  # Adam turns noisy reward gradients into full-size steps
 
 

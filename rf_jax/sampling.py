@@ -65,10 +65,17 @@ def think_token(tok_B, i, answered_B, think: int, ans_id: int):
   return jnp.where((i == think) & ~answered_B, ans_id, tok_B)
 
 
+def answer_rules(logits_BV, answered_B, legal_BV, think: int, eos_id: int, ans_id: int):
+  """The logits a row may choose from: an answered row only from `legal_BV` where given, and
+  the scratchpad's first rule (`think_logits`) where `think` > 0."""
+  if legal_BV is not None:
+    logits_BV = jnp.where(answered_B[:, None] & ~legal_BV, -1e9, logits_BV)
+  return think_logits(logits_BV, ~answered_B, answered_B, eos_id, ans_id) if think else logits_BV
+
+
 def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, legal_BV=None, *, graphdef,
-           max_new: int, valid_vocab,
-           eos_id: int, temperature: float = 0.0, top_k: int = 0, cache_len: int = 0,
-           think: int = 0, ans_id: int = -1):
+           max_new: int, valid_vocab, eos_id: int, temperature: float = 0.0, top_k: int = 0,
+           cache_len: int = 0, think: int = 0, ans_id: int = -1):
   """Generates [B, max_new] tokens; after a row's <eos> the row holds <eos>.
 
   The cache has `cache_len` slots (default: prompt + max_new, or the attention window if
@@ -94,13 +101,9 @@ def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, legal_BV=None, 
     part = slice(start, start + chunk)
     logits, cache = model(prompt_BP[:, part], pos[:, part], seg[:, part], cache)
   def pick(logits_BV, i, answered, key):
-    if legal_BV is not None:
-      logits_BV = jnp.where(answered[:, None] & ~legal_BV, -1e9, logits_BV)
-    if not think:
-      return choose(logits_BV, key, valid_vocab, temperature, top_k)
-    tok = choose(think_logits(logits_BV, ~answered, answered, eos_id, ans_id), key, valid_vocab,
-                 temperature, top_k)
-    return think_token(tok, i, answered, think, ans_id)
+    logits_BV = answer_rules(logits_BV, answered, legal_BV, think, eos_id, ans_id)
+    tok = choose(logits_BV, key, valid_vocab, temperature, top_k)
+    return think_token(tok, i, answered, think, ans_id) if think else tok
 
   rng, key = jax.random.split(rng)
   answered = jnp.zeros((B,), bool) if think else jnp.ones((B,), bool)

@@ -1,6 +1,7 @@
 """Reward-based training from scratch: the update's rows (packed = padded), the scratchpad's
 grammar in the sampler, the scorer and the update, redrawing groups without contrast, the
-learnability curriculum, and exact resumption with all of them on."""
+learnability curriculum, and exact resumption with all of them on (and answers from their
+family's alphabet, with entropy floors that read the saved pass rates)."""
 import json
 
 import jax
@@ -167,7 +168,8 @@ def _explore_config(steps):
   c.data.update(tasks=("parity", "dyck", "copy"), levels=(1, 2))
   c.curriculum.update(kind="adaptive", min_examples=8)
   c.rl.update(prompts=8, group_size=4, credit="token", scratchpad=3, scratchpad_cost=0.01,
-              redraw=2, learnability=True, entropy_target=0.5, entropy_coef=0.5)
+              redraw=2, learnability=True, entropy_target=0.5, entropy_coef=0.5,
+              answer_alphabet=True, entropy_share=0.8)
   c.train.update(steps=steps, warmup_steps=1, end_lr_fraction=1.0, log_every=1, eval_every=0,
                  eval_levels=(1,), eval_examples=8, checkpoint_every=3)
   return c
@@ -184,7 +186,7 @@ def test_exploring_run_with_scratchpad_resumes_exactly_and_reloads(tmp_path):
   train.run(_explore_config(3), str(tmp_path / "resumed"))
   train.run(_explore_config(6), str(tmp_path / "resumed"))
   for key in ("train/reward", "train/pg_loss", "train/grad_norm", "train/rollout_rounds",
-              "train/zero_variance_drawn", "train/update_tokens"):
+              "train/zero_variance_drawn", "train/update_tokens", "train/outside_alphabet"):
     a, b = _logged(tmp_path / "straight", key), _logged(tmp_path / "resumed", key)
     assert sorted(a) == list(range(1, 7)) and a == b, key
   drawn = _logged(tmp_path / "straight", "train/zero_variance_drawn")
