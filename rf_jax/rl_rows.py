@@ -32,8 +32,8 @@ class Sample:
   action: np.ndarray      # [completion] bool: chosen by the policy
   advantage: np.ndarray   # [completion] float
   no_stop: np.ndarray     # [completion] bool: <eos> was not allowed here
-  family: int = 0         # 1 + task index where the answer was drawn from its alphabet
-  floor: np.ndarray | None = None  # [completion] float: each action's entropy floor (nats)
+  family: int             # 1 + task index where the answer was drawn from its alphabet
+  floor: np.ndarray       # [completion] float: each action's entropy floor (nats)
 
 
 def completion_length(ids: np.ndarray, eos_id: int) -> int:
@@ -94,8 +94,7 @@ def place(rows: dict, r: int, at: int, sample: Sample, segment: int) -> int:
   rows["advantages"][r, c] = sample.advantage
   rows["no_stop"][r, c] = sample.no_stop
   rows["family"][r, c] = sample.family * (sample.action & ~sample.no_stop)
-  if sample.floor is not None:
-    rows["entropy_floor"][r, c] = sample.floor
+  rows["entropy_floor"][r, c] = sample.floor
   return at + n
 
 

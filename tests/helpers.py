@@ -5,7 +5,13 @@ import jax
 
 from rf_jax import config as config_lib
 from rf_jax import sharding, train
+from rf_jax.curriculum import Curriculum
+from rf_jax.data.tasks import TaskMixture
+from rf_jax.objectives.policy_gradient import RLTrainer
 from rf_jax.sharding import make_mesh
+from rf_jax.train_state import (abstract_model, init_state, make_optimizer, make_schedule,
+                                mesh_rules, model_config, state_shardings)
+from rf_jax.vocab import phase1_vocab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout, for CLI tests
 
@@ -30,6 +36,22 @@ def run_on_one_device(config, workdir):
     return train.run(config, str(workdir))
   finally:
     train.make_mesh = real
+
+
+def rl_trainer(config, names, levels=(1, 1), lr=1e-2, steps=3, shape=(1, 1, 1),
+               curriculum=None):
+  """(an RLTrainer of `config`'s model and rl fields over the families `names`, a fresh train
+  state) on a mesh of `shape`, with the phase-1 vocabulary and a cosine schedule of `steps`."""
+  vocab = phase1_vocab()
+  mesh, rules = mesh_of(shape), mesh_rules(config)
+  mcfg = model_config(config, vocab)
+  tx = make_optimizer(make_schedule(lr, 1, steps), 0.1, 0.9, 0.98, 1.0)
+  graphdef, abs_params = abstract_model(mcfg, mesh, rules)
+  state = init_state(mcfg, tx, mesh, rules, seed=0)
+  curriculum = curriculum or Curriculum(names, *levels)
+  trainer = RLTrainer(config.rl, TaskMixture.build(names, None, levels), curriculum, vocab,
+                      graphdef, mcfg, mesh, tx, state_shardings(abs_params, tx, mesh), 0, False, 4)
+  return trainer, state
 
 
 def doubling_task_source(name: str) -> str:

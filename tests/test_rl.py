@@ -1,7 +1,5 @@
 """Reward-based training: advantages, the policy gradient against REINFORCE by hand, zero
 gradient from equal-reward groups, and the RL step on a (2,2,2) mesh equal to one device."""
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,12 +10,11 @@ from rf_jax.data.tasks import TaskMixture
 from rf_jax.model import ModelConfig
 from rf_jax.rl import group_advantages, pg_loss, token_logprobs
 from rf_jax.rl_rows import make_samples, padded_rows
-from rf_jax.objectives.policy_gradient import RLTrainer, draw_prompts
-from rf_jax.train_state import (abstract_model, init_params, init_state, make_optimizer, make_schedule,
-                                mesh_rules, model_config, state_shardings)
+from rf_jax.objectives.policy_gradient import draw_prompts
+from rf_jax.train_state import abstract_model, init_params, mesh_rules
 from rf_jax.vocab import phase1_vocab
 
-from helpers import load_config, mesh_of
+from helpers import load_config, mesh_of, rl_trainer
 
 EOS = 2
 
@@ -94,18 +91,8 @@ def test_equal_reward_group_gives_zero_gradient():
 def _rl_metrics(shape, steps=3):
   config = load_config()
   config.model.update(d_model=64, n_heads=4, mlp_dim=128)  # shards evenly on (2,2,2)
-  rl = config.rl
-  rl.update(prompts=8, group_size=8, prompt_len=24, max_new=4, temperature=1.0)
-  vocab = phase1_vocab()
-  mesh, rules = mesh_of(shape), mesh_rules(config)
-  mcfg = model_config(config, vocab)
-  tx = make_optimizer(make_schedule(1e-2, 1, steps), 0.1, 0.9, 0.98, 1.0)
-  graphdef, abs_params = abstract_model(mcfg, mesh, rules)
-  shardings = state_shardings(abs_params, tx, mesh)
-  state = init_state(mcfg, tx, mesh, rules, seed=0)
-  names = ("parity", "dyck")
-  trainer = RLTrainer(rl, TaskMixture.build(names, None, (1, 1)), Curriculum(names, 1, 1), vocab,
-                      graphdef, mcfg, mesh, tx, shardings, 0, False, 4)
+  config.rl.update(prompts=8, group_size=8, prompt_len=24, max_new=4, temperature=1.0)
+  trainer, state = rl_trainer(config, ("parity", "dyck"), steps=steps, shape=shape)
   out = []
   for s in range(steps):
     state, m = trainer(state, s)

@@ -12,16 +12,14 @@ from rf_jax.curriculum import Curriculum
 from rf_jax.data.tasks import TaskMixture
 from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig
-from rf_jax.objectives.policy_gradient import (Prompt, RLTrainer, alphabet_table,
-                                               check_rl_config)
+from rf_jax.objectives.policy_gradient import Prompt, alphabet_table, check_rl_config
 from rf_jax.rl import action_logits, pg_loss, token_logprobs
 from rf_jax.rl_rows import make_samples, padded_rows
 from rf_jax.sampling import sample
-from rf_jax.train_state import (abstract_model, init_params, init_state, make_optimizer,
-                                make_schedule, mesh_rules, model_config, state_shardings)
-from rf_jax.vocab import phase1_vocab
+from rf_jax.train_state import abstract_model, init_params, mesh_rules
+from rf_jax.vocab import phase1_vocab, text_vocab, train_sentencepiece
 
-from helpers import load_config, mesh_of
+from helpers import load_config, mesh_of, rl_trainer
 
 EOS, ANS, PAD, V = 2, 5, 0, 16
 SMALL, LARGE = [6, 7], list(range(8, 16))  # two families' alphabets in a 16-id toy vocabulary
@@ -122,15 +120,8 @@ def test_trainer_samples_inside_each_familys_alphabet():
   config = load_config()
   rl = config.rl
   rl.update(prompts=8, group_size=4, answer_alphabet=True, credit="token")
-  vocab = phase1_vocab()
-  mesh, rules = mesh_of((1, 1, 1)), mesh_rules(config)
-  mcfg = model_config(config, vocab)
-  tx = make_optimizer(make_schedule(1e-2, 1, 3), 0.1, 0.9, 0.98, 1.0)
-  graphdef, abs_params = abstract_model(mcfg, mesh, rules)
-  state = init_state(mcfg, tx, mesh, rules, seed=0)
-  names = ("copy", "parity")
-  trainer = RLTrainer(rl, TaskMixture.build(names, None, (1, 1)), Curriculum(names, 1, 1), vocab,
-                      graphdef, mcfg, mesh, tx, state_shardings(abs_params, tx, mesh), 0, False, 4)
+  trainer, state = rl_trainer(config, ("copy", "parity"))
+  vocab = trainer.vocab
   batch, _, _ = trainer.collect(state["params"], 0)
   seen = {0: set(), 1: set()}
   for g in batch:
@@ -143,12 +134,18 @@ def test_trainer_samples_inside_each_familys_alphabet():
   assert 0 < m["outside_alphabet"] < 1 and np.isfinite(m["pg_loss"])
 
 
-def test_alphabet_with_traces_is_one_line_error():
+def test_alphabet_with_traces_or_sentencepiece_is_one_line_error():
   rl = load_config().rl
   rl.update(answer_alphabet=True)
   mix = TaskMixture.build(("parity",), None, (1, 1))
-  with pytest.raises(ConfigError, match="data.use_trace=False or rl.answer_alphabet=False"):
+  with pytest.raises(ConfigError, match="data.use_trace=False or rl.answer_alphabet=False") as e:
     check_rl_config(rl, mix, (1, 1), phase1_vocab(), mesh_of((1, 1, 1)), 0, True)
+  assert "\n" not in str(e.value)
+  pieces = train_sentencepiece([f"the quick brown fox {i} times" for i in range(200)], 320)
+  with pytest.raises(ConfigError, match="not sentencepiece: set rl.answer_alphabet=False") as e:
+    check_rl_config(rl, mix, (1, 1), text_vocab("sentencepiece", sp_model=pieces),
+                    mesh_of((1, 1, 1)), 0, False)
+  assert "\n" not in str(e.value)
 
 
 def test_entropy_floor_scales_with_the_alphabet_and_falls_as_the_family_is_solved():
@@ -156,15 +153,9 @@ def test_entropy_floor_scales_with_the_alphabet_and_falls_as_the_family_is_solve
   rl = config.rl
   rl.update(prompts=8, group_size=4, answer_alphabet=True, entropy_target=0.5,
             entropy_share=0.8)
-  vocab = phase1_vocab()
-  mesh, rules = mesh_of((1, 1, 1)), mesh_rules(config)
-  mcfg = model_config(config, vocab)
-  tx = make_optimizer(make_schedule(1e-2, 1, 3), 0.1, 0.9, 0.98, 1.0)
-  graphdef, abs_params = abstract_model(mcfg, mesh, rules)
   names = ("copy", "parity")
   curriculum = Curriculum(names, 1, 2)
-  trainer = RLTrainer(rl, TaskMixture.build(names, None, (1, 2)), curriculum, vocab, graphdef,
-                      mcfg, mesh, tx, state_shardings(abs_params, tx, mesh), 0, False, 4)
+  trainer, _ = rl_trainer(config, names, (1, 2), curriculum=curriculum)
   curriculum.pass_rate.update(copy=[0.0, 0.25], parity=[0.0, 0.9])
   copy1, copy2, par1, par2 = (
       trainer.entropy_floor(Prompt(t, lv, None)) for t, lv in ((0, 1), (0, 2), (1, 1), (1, 2)))

@@ -21,7 +21,7 @@ from rf_jax.sampling import sample
 from rf_jax.train_state import abstract_model, init_params, mesh_rules
 from rf_jax.vocab import phase1_vocab
 
-from helpers import load_config, mesh_of
+from helpers import load_config, mesh_of, rl_trainer
 
 EOS, ANS, PAD = 2, 5, 0
 
@@ -235,21 +235,10 @@ def test_entropy_target_acts_only_on_actions_below_it():
 def test_ans_is_an_action_only_where_something_reads_it(scratchpad):
   """Without a trace or a scratchpad the decoder drops <ans>, so a policy that could write it
   would pad a truncated answer with it unseen: it is not in the action space then."""
-  from rf_jax.objectives.policy_gradient import RLTrainer
-  from rf_jax.train_state import (abstract_model, init_state, make_optimizer, make_schedule,
-                                  model_config, state_shardings)
   config = load_config()
   config.rl.update(prompts=32, group_size=8, scratchpad=scratchpad, temperature=1.0)
-  vocab = phase1_vocab()
-  mesh, rules = mesh_of((1, 1, 1)), mesh_rules(config)
-  mcfg = model_config(config, vocab)
-  tx = make_optimizer(make_schedule(1e-3, 1, 2), 0.1, 0.9, 0.98, 1.0)
-  graphdef, abs_params = abstract_model(mcfg, mesh, rules)
-  state = init_state(mcfg, tx, mesh, rules, seed=0)
-  names = ("copy", "sort")
-  trainer = RLTrainer(config.rl, TaskMixture.build(names, None, (1, 2)),
-                      Curriculum(names, 1, 2), vocab, graphdef, mcfg, mesh, tx,
-                      state_shardings(abs_params, tx, mesh), 0, False, 4)
+  trainer, state = rl_trainer(config, ("copy", "sort"), (1, 2), lr=1e-3, steps=2)
+  vocab = trainer.vocab
   _, _, out, _, _ = trainer.rollout(state["params"], 0)
   assert out.size > 2000
   assert ((out == vocab.ans_id).any(axis=1).all() if scratchpad

@@ -94,10 +94,10 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
     raise ConfigError(f"rl.advantage must be one of {ADVANTAGES}, got {rl.advantage!r}")
   if rl.credit not in CREDITS:
     raise ConfigError(f"rl.credit must be one of {CREDITS}, got {rl.credit!r}")
-  if rl.get("answer_alphabet") and use_trace:
+  if rl.answer_alphabet and use_trace:
     raise ConfigError("rl.answer_alphabet limits answers to their family's characters, but a "
                       "trace uses others: set data.use_trace=False or rl.answer_alphabet=False")
-  if rl.get("answer_alphabet") and vocab.text == "sentencepiece":
+  if rl.answer_alphabet and vocab.text == "sentencepiece":
     raise ConfigError("rl.answer_alphabet needs a character or byte tokenizer, not "
                       "sentencepiece: set rl.answer_alphabet=False")
   rows = rl.prompts * rl.group_size
@@ -159,7 +159,7 @@ class RLTrainer:
                     for t, task in enumerate(self._tasks) for lv in range(1, task.max_level + 1)}
     allowed = self._allowed = vocab.allowed(ans=use_trace or rl.scratchpad > 0)
     self._legal = (alphabet_table(self._tasks, vocab, model.vocab_size)
-                   if rl.get("answer_alphabet") else None)
+                   if rl.answer_alphabet else None)
     extra = () if self._legal is None else (self._sh,)
     self._sampler = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
         functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=allowed,
@@ -172,7 +172,7 @@ class RLTrainer:
         clip_eps=rl.clip_eps, kl_coef=rl.kl_coef, entropy_coef=rl.entropy_coef,
         entropy_target=rl.entropy_target, updates=rl.updates_per_batch,
         ans_id=vocab.ans_id if rl.scratchpad > 0 else -1, legal=self._legal,
-        alphabet_coef=rl.get("alphabet_coef", 0.0), floors=rl.get("entropy_share", 0.0) > 0,
+        alphabet_coef=rl.alphabet_coef, floors=rl.entropy_share > 0,
         nt_weight=nt_weight, nt_loss=functools.partial(loss_fn, allowed=allowed))
     self._update = jax.jit(step, donate_argnums=0, out_shardings=(shardings, None))
 
@@ -183,7 +183,7 @@ class RLTrainer:
     rate: a family that is not yet solved keeps exploring its whole alphabet, a solved one
     may commit."""
     rl = self.rl
-    share = rl.get("entropy_share", 0.0)
+    share = rl.entropy_share
     if share <= 0:
       return rl.entropy_target
     size = self._legal[p.task + 1].sum() if self._legal is not None else self._allowed.sum()
