@@ -65,6 +65,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
 
   c.train = ml_collections.ConfigDict(dict(
       steps=1000, batch_size=32, learning_rate=3e-3, warmup_steps=100, end_lr_fraction=0.1,
+      decay_over="steps",       # budget: the cosine decays over the share of train.flop_budget
+                                # (or of train.steps) spent, for runs whose step cost varies
       weight_decay=0.1, b1=0.9, b2=0.98, grad_clip=1.0,
       log_every=50, eval_every=400, eval_examples=64, eval_levels=(1, 2),
       eval_tasks=(),            # task names; empty = data.tasks
@@ -99,6 +101,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       pack_len=0,               # tokens per packed row; 0 = 128 or the longest sample
       redraw=0,                 # rounds of new prompts for groups whose rewards were all equal
       learnability=False,       # draw families and levels by pass rate p (1 - p)
+      solved_weight=1.0,        # < 1: a family's prompts weigh this much when its current
+                                # level is solved, 1 when it is failed, linear between
       advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean | batch: r
                                 # minus the mean of the step's other samples of its family
                                 # and level (a group that agrees still teaches)
@@ -184,8 +188,11 @@ def _reward(c):
   c.name = "phase1_reward"
   c.objective.kind = "rl"
   c.rl.update(prompts=16, group_size=8, credit="token", advantage="grpo", redraw=2,
-              entropy_target=0.5, entropy_coef=1.0, answer_alphabet=True, entropy_share=0.8)
-  c.train.learning_rate = 1e-3  # Adam turns noisy reward gradients into full-size steps
+              entropy_target=0.5, entropy_coef=1.0, answer_alphabet=True, entropy_share=0.8,
+              pass_rate="greedy")
+  # Adam turns noisy reward gradients into full-size steps. A reward step costs what the
+  # policy writes, so the cosine follows the FLOP budget (else train.steps) spent.
+  c.train.update(learning_rate=1e-3, decay_over="budget")
 
 
 def _mixed(c):

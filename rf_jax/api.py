@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-import re
 
 import jax
 import jax.numpy as jnp

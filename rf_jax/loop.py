@@ -58,6 +58,12 @@ class StopSignal:
   def spent(self, flops: float) -> None:
     self._flops += flops
 
+  def progress(self, step: int, total_steps: int) -> float:
+    """The share of the run done: of its steps or of its FLOP budget, whichever is further
+    (the same on every process: no wall clock)."""
+    done = step / max(total_steps, 1)
+    return max(done, self._flops / self._flop_budget) if self._flop_budget > 0 else done
+
   def check(self, step: int) -> str:
     local = 2 if self._flag else int(self.deadline is not None and time.time() > self.deadline)
     if not local and self._flop_budget > 0 and self._flops >= self._flop_budget:

@@ -123,7 +123,8 @@ def entropy_term(entropy_BT, mask_BT, coef: float, target):
 
 def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float,
             entropy_coef: float = 0.0, entropy_target: float = 0.0, eos_id: int = -1,
-            ans_id: int = -1, legal=None, alphabet_coef: float = 0.0, floors: bool = False):
+            ans_id: int = -1, legal=None, alphabet_coef: float = 0.0, floors: bool = False,
+            references: int = 0):
   """Token-level clipped policy-gradient loss (PPO form), optionally with a k3 KL penalty.
 
   batch: rows from rf_jax.rl_rows (targets, `action_mask`, per-target `advantages`), plus
@@ -137,7 +138,9 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   `alphabet_coef` times the mean `outside` (-log of the mass inside the alphabet) teaches the
   unrestricted model to keep its answers inside it, so that greedy decoding needs no mask.
   With `floors` (rl.entropy_share) the entropy hinge reads each action's floor from
-  `batch["entropy_floor"]` instead of `entropy_target`.
+  `batch["entropy_floor"]` instead of `entropy_target`. With `references` (rl.pass_rate =
+  greedy), `aux["reference_wrong"]` [references + 1] counts, per reference answer
+  (`batch["reference"]`), the targets whose argmax differs: 0 is a greedy exact match.
   """
   logits, outside = action_logits(params, graphdef, batch, allowed, eos_id, ans_id, legal)
   logp, entropy = logprobs_and_entropy(logits, batch["targets"])
@@ -157,6 +160,10 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   if legal is not None:
     loss = loss + alphabet_coef * (outside * mask).sum() / n
     aux["outside_alphabet"] = ((1 - jnp.exp(-outside)) * mask).sum() / n
+  if references:
+    wrong = (jnp.argmax(logits, axis=-1) != batch["targets"]) & (batch["reference"] > 0)
+    aux["reference_wrong"] = jax.ops.segment_sum(
+        wrong.astype(jnp.int32).ravel(), batch["reference"].ravel(), references + 1)
   if kl_coef > 0:
     d = batch["ref_logp"] - logp
     kl = ((jnp.exp(d) - d - 1) * mask).sum() / n
@@ -168,7 +175,7 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
 def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, clip_eps: float,
             kl_coef: float, entropy_coef: float = 0.0, entropy_target: float = 0.0,
             updates: int = 1, nt_weight: float = 0.0, nt_loss=None, ans_id: int = -1,
-            legal=None, alphabet_coef: float = 0.0, floors: bool = False):
+            legal=None, alphabet_coef: float = 0.0, floors: bool = False, references: int = 0):
   """`updates` optimizer steps on one batch of rollout rows (rf_jax.rl_rows); the train step
   counter moves by 1.
 
@@ -188,7 +195,8 @@ def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, c
     loss, aux = pg_loss(params, graphdef, batch, allowed=allowed, clip_eps=clip_eps,
                         kl_coef=kl_coef, entropy_coef=entropy_coef,
                         entropy_target=entropy_target, eos_id=eos_id, ans_id=ans_id,
-                        legal=legal, alphabet_coef=alphabet_coef, floors=floors)
+                        legal=legal, alphabet_coef=alphabet_coef, floors=floors,
+                        references=references)
     aux["pg_loss"] = loss
     if nt_batch is not None:
       nt, nt_aux = nt_loss(params, graphdef, nt_batch)

@@ -10,8 +10,10 @@ Every row array is aligned to the model's targets: `action_mask` marks the compl
 the policy chose (not a scratchpad's forced <ans>), `advantages` holds each action's
 advantage, `no_stop` marks the positions where the sampler did not allow <eos> (a scratchpad
 before its <ans>), so the update scores actions under the distribution they were drawn from,
-and `family` (1 + the task's index, 0 elsewhere) marks the answer tokens that the sampler drew
-from their family's answer alphabet (rl.answer_alphabet).
+`family` (1 + the task's index, 0 elsewhere) marks the answer tokens that the sampler drew
+from their family's answer alphabet (rl.answer_alphabet), and `reference` (1 + its index)
+marks the answer of a reference sample: a prompt's reference answer, not an action, whose
+teacher-forced argmax measures the greedy policy (rl.pass_rate = greedy).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import numpy as np
 
 FLOAT_KEYS = ("advantages", "entropy_floor")
 ROW_KEYS = ("inputs", "targets", "positions", "segment_ids", "action_mask", "advantages",
-            "no_stop", "family", "entropy_floor")
+            "no_stop", "family", "entropy_floor", "reference")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Sample:
   no_stop: np.ndarray     # [completion] bool: <eos> was not allowed here
   family: int             # 1 + task index where the answer was drawn from its alphabet
   floor: np.ndarray       # [completion] float: each action's entropy floor (nats)
+  reference: int = 0      # > 0: a reference answer (1 + its index), scored but not trained
 
 
 def completion_length(ids: np.ndarray, eos_id: int) -> int:
@@ -74,6 +77,16 @@ def make_samples(prompt_ids: list[list[int]], completions: np.ndarray, advantage
   return out
 
 
+def reference_sample(prompt_ids: list[int], answer_ids: list[int], index: int) -> Sample:
+  """The reference answer of a prompt (its ids end with <eos>) as reference `index`: no
+  actions, so the update only reads whether the unrestricted argmax (what greedy decoding
+  writes) reproduces it."""
+  n = len(answer_ids)
+  return Sample(np.asarray(list(prompt_ids) + list(answer_ids), np.int32), len(prompt_ids),
+                np.zeros(n, bool), np.zeros(n, np.float32), np.zeros(n, bool), 0,
+                np.zeros(n, np.float32), index + 1)
+
+
 def empty_rows(n_rows: int, length: int, pad_id: int) -> dict[str, np.ndarray]:
   rows = {k: np.zeros((n_rows, length), np.float32 if k in FLOAT_KEYS else np.int32)
           for k in ROW_KEYS}
@@ -95,6 +108,7 @@ def place(rows: dict, r: int, at: int, sample: Sample, segment: int) -> int:
   rows["no_stop"][r, c] = sample.no_stop
   rows["family"][r, c] = sample.family * (sample.action & ~sample.no_stop)
   rows["entropy_floor"][r, c] = sample.floor
+  rows["reference"][r, c] = sample.reference
   return at + n
 
 

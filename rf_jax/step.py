@@ -66,7 +66,8 @@ def train_step(state, batch, *, graphdef, tx: optax.GradientTransformation,
   metrics = {
       "loss": loss,
       "grad_norm": optax.global_norm(grads),
-      "learning_rate": schedule(state["step"]),
+      "learning_rate": schedule(state["step"]) * optax.tree_utils.tree_get(
+          state["opt_state"], "budget_scale", 1.0),
       "loss_tokens": batch["loss_mask"].sum(),
       **aux,
   }

@@ -24,9 +24,9 @@ from rf_jax.metrics import MetricWriter, format_duration, peak_flops_per_device
 from rf_jax.model import param_count
 from rf_jax.probes.bits_per_byte import TextEvaluator
 from rf_jax.sharding import check_batch, make_global_batch, make_mesh
-from rf_jax.train_state import (abstract_model, abstract_state, init_params, init_state,
-                                all_finite, make_optimizer, make_schedule, mesh_rules, model_config,
-                                state_from_params, state_shardings)
+from rf_jax.train_state import (abstract_model, abstract_state, all_finite, budget_decay,
+                                init_params, init_state, make_optimizer, make_schedule, mesh_rules,
+                                model_config, set_budget_scale, state_from_params, state_shardings)
 from rf_jax.vocab import Vocab
 
 
@@ -62,9 +62,10 @@ class Model:
 def build_model(config, vocab: Vocab, mesh, keeps_reference: bool) -> Model:
   t = config.train
   mcfg, rules = model_config(config, vocab), mesh_rules(config)
-  schedule = make_schedule(t.learning_rate, t.warmup_steps, t.steps, t.end_lr_fraction)
+  over = t.get("decay_over", "steps")
+  schedule = make_schedule(t.learning_rate, t.warmup_steps, t.steps, t.end_lr_fraction, over)
   tx = make_optimizer(schedule, t.weight_decay, t.b1, t.b2, t.grad_clip,
-                      int(t.get("skip_nonfinite", 0)))
+                      int(t.get("skip_nonfinite", 0)), over)
   graphdef, abs_params = abstract_model(mcfg, mesh, rules)
   abs_state, shardings = abstract_state(abs_params, tx, mesh), state_shardings(abs_params, tx, mesh)
   if keeps_reference:  # a frozen copy of the starting parameters, checkpointed with the state
@@ -205,8 +206,14 @@ def train_loop(t, objective, state, start: int, log: StepLog, evaluators, ckpt, 
                     spent=log.flops_total)
   log.speed.budgets(stop.deadline, t.get("flop_budget", 0.0))
   step, stopped = start, ""
+  by_budget = t.get("decay_over", "steps") == "budget"
   while step < t.steps and not (stopped := stop.check(step)):
+    if by_budget:
+      scale = budget_decay(stop.progress(step, t.steps), t.end_lr_fraction)
+      state = set_budget_scale(state, scale)
     state, metrics, flops = objective.step(state, step)
+    if by_budget:
+      metrics["lr_scale"] = scale
     stop.spent(flops)
     step += 1
     log.add(step, metrics, flops)  # reads step N-1's metrics now that step N is dispatched

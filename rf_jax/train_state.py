@@ -5,7 +5,8 @@ state = {"params": nested dict, "opt_state": optax state, "step": int32[]}. Pure
 """
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,20 +48,61 @@ def mesh_rules(config) -> tuple:
 
 
 def make_schedule(peak_lr: float, warmup_steps: int, total_steps: int,
-                  end_lr_fraction: float = 0.1) -> optax.Schedule:
+                  end_lr_fraction: float = 0.1, decay_over: str = "steps") -> optax.Schedule:
+  """Linear warmup to `peak_lr`, then a cosine decay to `end_lr_fraction` of it over the
+  steps; with decay_over = "budget" the schedule holds the peak and `budget_decay` (applied
+  by `scale_by_budget`) decays it over the share of the run's budget spent."""
   warmup = max(1, min(warmup_steps, total_steps - 1))
+  if decay_over == "budget":
+    return optax.warmup_constant_schedule(0.0, peak_lr, warmup)
+  if decay_over != "steps":
+    raise ConfigError(f"train.decay_over must be 'steps' or 'budget', got {decay_over!r}")
   return optax.warmup_cosine_decay_schedule(
       init_value=0.0, peak_value=peak_lr, warmup_steps=warmup,
       decay_steps=max(total_steps, warmup + 1), end_value=peak_lr * end_lr_fraction)
 
 
+def budget_decay(spent: float, end_lr_fraction: float) -> float:
+  """The cosine factor (1 -> end_lr_fraction) at `spent`, the share of the budget used."""
+  spent = min(max(spent, 0.0), 1.0)
+  return end_lr_fraction + (1 - end_lr_fraction) * 0.5 * (1 + math.cos(math.pi * spent))
+
+
+class BudgetScale(NamedTuple):
+  budget_scale: jax.Array  # float32[]: set by the training loop before each step
+
+
+def scale_by_budget() -> optax.GradientTransformation:
+  """Multiplies the updates by the factor in its state. A reward step costs what the policy
+  writes, so the steps a FLOP budget buys are unknown when the optimizer is built; the loop
+  sets the factor from the FLOPs spent instead (`set_budget_scale`). Placed after AdamW it
+  scales the learning rate and the weight decay alike, as a lower learning rate would."""
+  def init(params):
+    del params
+    return BudgetScale(jnp.ones((), jnp.float32))
+
+  def update(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda u: u * state.budget_scale.astype(u.dtype), updates), state
+  return optax.GradientTransformation(init, update)
+
+
+def set_budget_scale(state: State, scale: float) -> State:
+  """The state with its `scale_by_budget` factor set to `scale` (same sharding)."""
+  old = optax.tree_utils.tree_get(state["opt_state"], "budget_scale")
+  new = jax.device_put(jnp.asarray(scale, jnp.float32), old.sharding)
+  return {**state, "opt_state": optax.tree_utils.tree_set(state["opt_state"], budget_scale=new)}
+
+
 def make_optimizer(schedule: optax.Schedule, weight_decay: float, b1: float, b2: float,
-                   grad_clip: float, skip_nonfinite: int = 0) -> optax.GradientTransformation:
+                   grad_clip: float, skip_nonfinite: int = 0,
+                   decay_over: str = "steps") -> optax.GradientTransformation:
   # Decay matrices only: norm scales are 1-D.
   decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
   tx = optax.chain(
       optax.clip_by_global_norm(grad_clip),
       optax.adamw(schedule, b1=b1, b2=b2, weight_decay=weight_decay, mask=decay_mask),
+      *([scale_by_budget()] if decay_over == "budget" else []),
   )
   # A step with non-finite gradients leaves parameters and moments as they were; the loop
   # counts such steps and stops after `skip_nonfinite` of them (rf_jax/loop.py).

@@ -159,6 +159,13 @@ def test_learnability_weights_and_draws():
   cur.update(0, np.array([[0, 0, 0], [5, 5, 5]]), np.array([[10, 10, 10], [10, 10, 10]]))
   picked = [p.task for p in draw_prompts(mix, cur, 0, 1, 400, learnable=True)]
   assert np.mean(picked) > 0.75  # dyck, at pass rate 0.5, is drawn far more than parity at 0
+  cur.update(0, np.array([[10, 10, 10], [0, 0, 0]]), np.array([[10, 10, 10], [10, 10, 10]]))
+  rates = [cur.pass_rate[t][2] for t in ("parity", "dyck")]
+  picked = [p.task for p in draw_prompts(mix, cur, 0, 1, 4000, solved_weight=0.25)]
+  want = (0.25 + 0.75 * (1 - rates[1])) / sum(0.25 + 0.75 * (1 - r) for r in rates)
+  assert abs(np.mean(picked) - want) < 0.03 and rates[0] > rates[1]  # the failing one gains
+  uniform = [p.task for p in draw_prompts(mix, cur, 0, 1, 4000)]
+  assert abs(np.mean(uniform) - 0.5) < 0.03
 
 
 def _explore_config(steps):

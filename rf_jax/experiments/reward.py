@@ -43,8 +43,8 @@ ARMS = {
     "next_token": (Phase("train", "phase1.py"),),
     "rl_sequence": (Phase("train", REWARD, overrides={"rl.credit": "sequence"}),),
     "rl_token": (Phase("train", REWARD, overrides={"rl.credit": "token"}),),
-    "rl_token_scratchpad": (Phase("train", REWARD, overrides={"rl.credit": "token",
-                                                              "rl.scratchpad": 8}),),
+    "rl_token_scratchpad": (Phase("train", REWARD, overrides={
+        "rl.credit": "token", "rl.scratchpad": 8, "rl.pass_rate": "samples"}),),
     "spt_rft": (Phase("spt", "phase1.py"),
                 Phase("rft", REWARD, parent="spt", overrides={"rl.credit": "token"})),
 }
@@ -62,10 +62,9 @@ def budgets(arm: str, flops: float, spt_share: float) -> list[float]:
 
 def runs(arm: str, seed: int, flops: float, spt_share: float, preset: str, eval_every: int,
          overrides: dict | None = None) -> list[Phase]:
-  """The arm's phases for one seed, each stopped by its FLOP budget. `train.steps` only
-  shapes the learning-rate schedule: next-token runs decay it over the steps the budget
-  buys; reward steps cost what the policy writes, so those runs get ample steps and keep
-  the learning rate near its peak until the budget stops them."""
+  """The arm's phases for one seed, each stopped by its FLOP budget, over which its learning
+  rate decays (train.decay_over = budget). A reward step costs what the policy writes, so
+  reward phases get ample `train.steps`; a next-token phase gets the steps its budget buys."""
   out = []
   for phase, budget in zip(ARMS[arm], budgets(arm, flops, spt_share)):
     phase = dataclasses.replace(phase, overrides={**(overrides or {}), **phase.overrides})
@@ -75,6 +74,7 @@ def runs(arm: str, seed: int, flops: float, spt_share: float, preset: str, eval_
     steps = max(1, math.ceil(slack * budget / per_step))
     out.append(phase.with_overrides({
         "seed": seed, "train.steps": steps, "train.flop_budget": budget,
+        "train.decay_over": "budget",
         "train.eval_every": eval_every, "train.eval_levels": (1,), "train.time_budget_s": 0.0}))
   return out
 

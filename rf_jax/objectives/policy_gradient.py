@@ -23,7 +23,8 @@ from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.greedy import answer_text
 from rf_jax.rl import ADVANTAGES, CREDITS, group_advantages, rl_step, token_advantages
-from rf_jax.rl_rows import completion_length, make_samples, packed_rows, padded_rows
+from rf_jax.rl_rows import (completion_length, make_samples, packed_rows, padded_rows,
+                            reference_sample)
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import batch_sharding, data_parallel_size, make_global_batch
 from rf_jax.step import loss_fn
@@ -62,14 +63,21 @@ class Group:
 
 
 def draw_prompts(mixture: TaskMixture, curriculum: Curriculum, seed: int, step: int,
-                 n: int, round_: int = 0, learnable: bool = False) -> list[Prompt]:
+                 n: int, round_: int = 0, learnable: bool = False,
+                 solved_weight: float = 1.0) -> list[Prompt]:
   """The prompts of one rollout round of `step`: tasks by the mixture's weights (times their
-  levels' learnability with `learnable`), levels by the curriculum."""
+  levels' learnability with `learnable`; times solved_weight + (1 - solved_weight) x (1 -
+  the pass rate of their current level) with solved_weight < 1, so prompts go where the
+  policy still fails), levels by the curriculum."""
   rng = np.random.default_rng([seed, step, 13] + ([round_] if round_ else []))
   p = mixture.probabilities(step)
   if learnable:
     p = p * [curriculum.learnability(t, step).mean() for t in mixture.names]
-    p = p / p.sum()
+  if solved_weight < 1:
+    failing = np.array([1 - curriculum.pass_rate[t][curriculum.current(t, step) - 1]
+                        for t in mixture.names])
+    p = p * (solved_weight + (1 - solved_weight) * failing)
+  p = p / p.sum()
   out = []
   for k in range(n):
     t = int(rng.choice(len(mixture.names), p=p))
@@ -94,6 +102,11 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
     raise ConfigError(f"rl.advantage must be one of {ADVANTAGES}, got {rl.advantage!r}")
   if rl.credit not in CREDITS:
     raise ConfigError(f"rl.credit must be one of {CREDITS}, got {rl.credit!r}")
+  if rl.pass_rate not in ("samples", "greedy"):
+    raise ConfigError(f"rl.pass_rate must be 'samples' or 'greedy', got {rl.pass_rate!r}")
+  if rl.pass_rate == "greedy" and rl.scratchpad:
+    raise ConfigError("rl.pass_rate=greedy reads the answer teacher-forced right after the "
+                      "prompt, which a scratchpad run does not write: set rl.pass_rate=samples")
   if rl.answer_alphabet and use_trace:
     raise ConfigError("rl.answer_alphabet limits answers to their family's characters, but a "
                       "trace uses others: set data.use_trace=False or rl.answer_alphabet=False")
@@ -158,6 +171,7 @@ class RLTrainer:
     self._budget = {(t, lv): answer_budget(task, lv, vocab, use_trace, seed)
                     for t, task in enumerate(self._tasks) for lv in range(1, task.max_level + 1)}
     allowed = self._allowed = vocab.allowed(ans=use_trace or rl.scratchpad > 0)
+    self._references = rl.prompts if rl.pass_rate == "greedy" else 0
     self._legal = (alphabet_table(self._tasks, vocab, model.vocab_size)
                    if rl.answer_alphabet else None)
     extra = () if self._legal is None else (self._sh,)
@@ -173,7 +187,7 @@ class RLTrainer:
         entropy_target=rl.entropy_target, updates=rl.updates_per_batch,
         ans_id=vocab.ans_id if rl.scratchpad > 0 else -1, legal=self._legal,
         alphabet_coef=rl.alphabet_coef, floors=rl.entropy_share > 0,
-        nt_weight=nt_weight, nt_loss=functools.partial(loss_fn, allowed=allowed))
+        references=self._references, nt_weight=nt_weight, nt_loss=functools.partial(loss_fn, allowed=allowed))
     self._update = jax.jit(step, donate_argnums=0, out_shardings=(shardings, None))
 
   def entropy_floor(self, p: Prompt) -> float:
@@ -206,7 +220,7 @@ class RLTrainer:
     """(prompts, prompt ids, completions [P*G, N] on host, per-sample limits, seconds)."""
     rl = self.rl
     prompts = draw_prompts(self.mixture, self.curriculum, self.seed, step, rl.prompts, round_,
-                           rl.learnability)
+                           rl.learnability, rl.solved_weight)
     ids = [encode_prompt(self.vocab, p.example.prompt) for p in prompts]
     rows = [x for x in ids for _ in range(rl.group_size)]
     tokens, mask = left_pad(rows, rl.prompt_len or _round_up(max(map(len, rows)), 16),
@@ -295,7 +309,9 @@ class RLTrainer:
     return batch, drawn[0], {"rollout_s": t_roll, "score_s": t_score, "rollout_rounds": r + 1,
                    "zero_variance_drawn": zero(drawn[0]), "zero_variance_groups": zero(batch)}
 
-  def rows(self, batch: list[Group]) -> dict[str, np.ndarray]:
+  def rows(self, batch: list[Group], drawn: list[Group]) -> dict[str, np.ndarray]:
+    """The update's rows: the batch's samples and, with rl.pass_rate = greedy, the reference
+    answer of each first-round prompt (not trained on: see `reference_sample`)."""
     samples = []
     for g in batch:
       samples += make_samples([g.prompt_ids] * len(g.completions), g.completions[:, :g.limit],
@@ -303,6 +319,10 @@ class RLTrainer:
                               self.rl.scratchpad,
                               0 if self._legal is None else g.prompt.task + 1,
                               self.entropy_floor(g.prompt), self.rl.entropy_target)
+    if self._references:
+      samples += [reference_sample(g.prompt_ids, encode_target(self.vocab, g.prompt.example,
+                                                               self.use_trace), i)
+                  for i, g in enumerate(drawn)]
     if not self.rl.pack:
       lim = max(g.limit for g in batch)
       plen = self.rl.prompt_len or _round_up(max(len(g.prompt_ids) for g in batch), 16)
@@ -314,7 +334,7 @@ class RLTrainer:
     `update_flops` and `tokens` (prompt and completion tokens sampled)."""
     self.sampled = 0
     batch, drawn, metrics = self.collect(state["params"], step)
-    rows = self.rows(batch)
+    rows = self.rows(batch, drawn)
     t2 = time.perf_counter()
     with jax.set_mesh(self.mesh):
       g = make_global_batch({k: self._local(v) for k, v in rows.items()}, self.mesh)
@@ -326,24 +346,29 @@ class RLTrainer:
     metrics["flops"] = metrics["update_flops"] + step_flops(self.rl, self.model, self.sampled, 0,
                                                             context)
     metrics["tokens"] = float(self.sampled)
+    greedy = aux.pop("reference_wrong")[1:] == 0 if self._references else None
     metrics.update({k: float(v) for k, v in aux.items()})
-    metrics.update(self.summary(drawn, rows))
+    metrics.update(self.summary(drawn, rows, greedy))
     return state, metrics
 
-  def summary(self, drawn: list[Group], rows: dict) -> dict:
+  def summary(self, drawn: list[Group], rows: dict, greedy: np.ndarray | None = None) -> dict:
     """What the step's first round of groups says (as the policy samples, before any were
-    dropped): reward, pass rates, solve shares, the curriculum's counts."""
+    dropped): reward, pass rates, solve shares, and the curriculum's counts: of the samples,
+    or with `greedy` (one bool per group) of the greedy policy."""
     exact = np.stack([g.exact for g in drawn])
     rewards = np.stack([g.rewards for g in drawn])
     ex_tl = np.zeros((len(self._tasks), self.n_levels), np.int32)
     cnt_tl = np.zeros_like(ex_tl)
-    for g in drawn:
-      ex_tl[g.prompt.task, g.prompt.level - 1] += int(g.exact.sum())
-      cnt_tl[g.prompt.task, g.prompt.level - 1] += len(g.exact)
+    for i, g in enumerate(drawn):
+      hits = g.exact if greedy is None else greedy[i:i + 1]
+      ex_tl[g.prompt.task, g.prompt.level - 1] += int(hits.sum())
+      cnt_tl[g.prompt.task, g.prompt.level - 1] += len(hits)
     m = {"reward": float(rewards.mean()), "pass@1": float(exact.mean()),
          f"pass@{self.rl.group_size}": float(exact.max(axis=1).mean()),
          "response_tokens": float(rows["action_mask"].sum() / exact.size),
          "update_tokens": float(rows["inputs"].size), "exact": ex_tl, "count": cnt_tl}
+    if greedy is not None:
+      m["greedy_exact"] = float(np.mean(greedy))
     for t, name in enumerate(self.mixture.names):
       sel = [i for i, g in enumerate(drawn) if g.prompt.task == t]
       if sel:

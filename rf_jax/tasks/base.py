@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
