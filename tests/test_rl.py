@@ -10,7 +10,7 @@ from rf_jax.data.tasks import TaskMixture
 from rf_jax.model import ModelConfig
 from rf_jax.rl import group_advantages, pg_loss, token_logprobs
 from rf_jax.rl_rows import make_samples, padded_rows
-from rf_jax.objectives.policy_gradient import draw_prompts
+from rf_jax.rl_rollouts import draw_prompts
 from rf_jax.train_state import abstract_model, init_params, mesh_rules
 from rf_jax.vocab import phase1_vocab
 

@@ -12,7 +12,8 @@ from rf_jax.curriculum import Curriculum
 from rf_jax.data.tasks import TaskMixture
 from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig
-from rf_jax.objectives.policy_gradient import Prompt, alphabet_table, check_rl_config
+from rf_jax.objectives.policy_gradient import check_rl_config
+from rf_jax.rl_rollouts import Prompt, alphabet_table
 from rf_jax.rl import action_logits, pg_loss, token_logprobs
 from rf_jax.rl_rows import make_samples, padded_rows
 from rf_jax.sampling import sample

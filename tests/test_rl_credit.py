@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rf_jax import tasks
-from rf_jax.objectives.policy_gradient import token_credit
+from rf_jax.rl_rollouts import token_credit
 from rf_jax.rl import group_advantages, token_advantages
 from rf_jax.vocab import phase1_vocab, text_vocab
 

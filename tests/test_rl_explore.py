@@ -14,7 +14,7 @@ from rf_jax.curriculum import LEARNABILITY_FLOOR, Curriculum
 from rf_jax.data.tasks import TaskMixture
 from rf_jax.greedy import answer_text
 from rf_jax.model import ModelConfig
-from rf_jax.objectives.policy_gradient import draw_prompts, scratchpad_tokens, token_credit
+from rf_jax.rl_rollouts import draw_prompts, scratchpad_tokens, token_credit
 from rf_jax.rl import pg_loss, token_logprobs
 from rf_jax.rl_rows import bucket_rows, make_samples, packed_rows, padded_rows, scratchpad_flags
 from rf_jax.sampling import sample

@@ -1,12 +1,12 @@
 """`rl`: reward from the task scorers, on the trainer's mesh: prompts -> jitted group
-rollouts -> Python scoring -> jitted policy-gradient update (the pure parts are rf_jax/rl.py).
+rollouts -> Python scoring -> jitted policy-gradient update (the pure parts are rf_jax/rl.py,
+the host side of prompts and credit rf_jax/rl_rollouts.py, the update's rows rf_jax/rl_rows.py).
 
 Prompts for step s are a pure function of (seed, s, curriculum), so a resumed run draws the
 same prompts; sampling keys are folded from (seed, s), so it draws the same completions.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 
@@ -17,7 +17,7 @@ from jax.experimental import multihost_utils
 from rf_jax import tasks as tasks_lib
 from rf_jax.curriculum import Curriculum
 from rf_jax.data.packing import encode_prompt, encode_target
-from rf_jax.data.tasks import MAX_EXAMPLES_PER_ROW, TaskMixture
+from rf_jax.data.tasks import TaskMixture
 from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
@@ -28,71 +28,9 @@ from rf_jax.rl_rows import (completion_length, make_samples, packed_rows, padded
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import batch_sharding, data_parallel_size, make_global_batch
 from rf_jax.step import loss_fn
+from rf_jax.rl_rollouts import (Group, Prompt, alphabet_table, answer_budget, draw_prompts,
+                                scratchpad_tokens, token_credit)
 from rf_jax.vocab import Vocab
-
-RL_SEED_OFFSET = 7_000_003  # RL prompts come from other example indices than packed rows
-
-
-@dataclasses.dataclass(frozen=True)
-class Prompt:
-  task: int
-  level: int
-  example: tasks_lib.Example
-
-
-@dataclasses.dataclass
-class Group:
-  """One prompt's samples after scoring: what the update and the logs need."""
-  prompt: Prompt
-  prompt_ids: list[int]
-  completions: np.ndarray   # [G, N]
-  limit: int                # tokens a sample could write
-  rewards: np.ndarray       # [G]
-  exact: np.ndarray         # [G]
-  advantages: np.ndarray    # [G, N]: each completion token's advantage
-
-  @property
-  def informative(self) -> bool:
-    """Whether the update learns anything from it (some advantage is not 0)."""
-    return bool(np.abs(self.advantages).max() > 1e-8)
-
-  @property
-  def contrast(self) -> bool:
-    """Whether its samples earned different rewards (else it is a zero-variance group)."""
-    return bool(self.rewards.std() > 1e-8)
-
-
-def draw_prompts(mixture: TaskMixture, curriculum: Curriculum, seed: int, step: int,
-                 n: int, round_: int = 0, learnable: bool = False,
-                 solved_weight: float = 1.0) -> list[Prompt]:
-  """The prompts of one rollout round of `step`: tasks by the mixture's weights (times their
-  levels' learnability with `learnable`; times solved_weight + (1 - solved_weight) x (1 -
-  the pass rate of their current level) with solved_weight < 1, so prompts go where the
-  policy still fails), levels by the curriculum."""
-  rng = np.random.default_rng([seed, step, 13] + ([round_] if round_ else []))
-  p = mixture.probabilities(step)
-  if learnable:
-    p = p * [curriculum.learnability(t, step).mean() for t in mixture.names]
-  if solved_weight < 1:
-    failing = np.array([1 - curriculum.pass_rate[t][curriculum.current(t, step) - 1]
-                        for t in mixture.names])
-    p = p * (solved_weight + (1 - solved_weight) * failing)
-  p = p / p.sum()
-  out = []
-  for k in range(n):
-    t = int(rng.choice(len(mixture.names), p=p))
-    task = tasks_lib.get(mixture.names[t])
-    level = (curriculum.draw_learnable if learnable else curriculum.draw)(rng, task.name, step)
-    index = step * MAX_EXAMPLES_PER_ROW + k + round_ * n * 7919
-    ex = tasks_lib.make_example(task, seed + RL_SEED_OFFSET, index, level)
-    out.append(Prompt(t, level, ex))
-  return out
-
-
-def answer_budget(task, level: int, vocab: Vocab, use_trace: bool, seed: int) -> int:
-  """Tokens the longest answer of a family's level takes (<eos> included), over 64 examples."""
-  return max(len(encode_target(vocab, tasks_lib.make_example(task, seed, i, level), use_trace))
-             for i in range(64))
 
 
 def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, seed: int,
@@ -376,50 +314,6 @@ class RLTrainer:
         m[f"solve_all/{name}"] = float(exact[sel].min(axis=1).mean())
         m[f"solve_none/{name}"] = float((exact[sel].max(axis=1) == 0).mean())
     return m
-
-
-def alphabet_table(tasks: list, vocab: Vocab, width: int) -> np.ndarray:
-  """[len(tasks) + 1, width] bool: row 0 allows every id, row t + 1 the ids of task t's
-  answer alphabet (`Task.answer_alphabet`) and <eos>."""
-  table = np.zeros((len(tasks) + 1, width), bool)
-  table[0] = True
-  for t, task in enumerate(tasks):
-    ids = [i for c in task.answer_alphabet() for i in vocab.encode(c)]
-    table[t + 1, ids + [vocab.eos_id]] = True
-  return table
-
-
-def scratchpad_tokens(vocab: Vocab, ids, scratchpad: int) -> int:
-  """How many tokens a completion wrote before its first <ans> (0 without a scratchpad)."""
-  if not scratchpad:
-    return 0
-  ids = [int(i) for i in ids]
-  return ids.index(vocab.ans_id) if vocab.ans_id in ids else len(ids)
-
-
-def token_credit(vocab: Vocab, ids, char_rewards: list[float], use_trace: bool,
-                 scratchpad: int = 0) -> np.ndarray:
-  """The reward of each action token (up to and including the first <eos>) from a task's
-  per-character rewards of the scored answer (`Task.token_rewards`: one per character, then
-  one for where it stopped). A token earns the mean of the characters it wrote; the token
-  that ends the completion (<eos>, else the last one) also earns the stop reward; tokens
-  before the answer (a trace up to its last <ans>, a scratchpad up to its first) earn the
-  answer's mean."""
-  ids = [int(i) for i in ids]
-  n = ids.index(vocab.eos_id) + 1 if vocab.eos_id in ids else len(ids)
-  chars, stop = np.asarray(char_rewards[:-1], np.float64), float(char_rewards[-1])
-  start = 0
-  if scratchpad and vocab.ans_id in ids[:n]:
-    start = ids.index(vocab.ans_id) + 1
-  elif use_trace and vocab.ans_id in ids[:n]:
-    start = n - 1 - ids[:n][::-1].index(vocab.ans_id) + 1
-  out = np.full(n, chars.mean() if len(chars) else stop)
-  offsets = [len(vocab.decode(ids[start:j])) for j in range(start, n + 1)]
-  for j in range(start, n):
-    lo, hi = offsets[j - start], offsets[j - start + 1]
-    out[j] = chars[lo:hi].mean() if hi > lo else 0.0
-  out[n - 1] += stop
-  return out
 
 
 PLANNED_PROMPT, PLANNED_ANSWER = 32, 12  # lengths a plan assumes when the run picks its own
