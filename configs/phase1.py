@@ -120,6 +120,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       entropy_share=0.0,        # > 0: an answer's entropy floor is at least this share of
                                 # log(its family's alphabet or the vocabulary) x (1 - the
                                 # pass rate of its family and level)
+      pass_rate="samples",      # what the curriculum, the floors and solved_weight read:
+                                # samples (the sampled policy's exact match) | greedy (the
+                                # greedy policy's, teacher-forced on each prompt's answer in
+                                # the update rows; not with a scratchpad)
   ))
 
   c.mesh = ml_collections.ConfigDict(dict(

@@ -5,6 +5,9 @@ import pathlib
 
 import pytest
 
+import configs.phase1 as phase1
+from rf_jax import config as config_lib
+
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "rf_jax"
 MAX_FUNCTION_LINES = 60
 
@@ -121,3 +124,19 @@ def test_objectives_are_not_chosen_by_string_compares():
                                                              "schedule")):
           offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {text}")
   assert not offenders, "\n".join(offenders)
+
+
+def _fields(cfg, prefix=""):
+  out = set()
+  for key, value in cfg.items():
+    out |= _fields(value, f"{prefix}{key}.") if hasattr(value, "items") else {prefix + key}
+  return out
+
+
+@pytest.mark.parametrize("preset", ["tiny", "bench", "bench125m", "rl", "reward", "mixed"])
+def test_presets_change_fields_and_never_add_one(preset):
+  """A ConfigDict's update() adds a key it does not know, so a preset's typo, or a field
+  set only by a preset, would pass silently and be refused on the command line."""
+  assert set(phase1.PRESETS) == {"tiny", "bench", "bench125m", "rl", "reward", "mixed"}
+  base = _fields(config_lib.load("phase1.py"))
+  assert _fields(config_lib.load(f"phase1.py:{preset}")) == base

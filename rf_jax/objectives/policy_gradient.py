@@ -23,13 +23,13 @@ from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.greedy import answer_text
 from rf_jax.rl import ADVANTAGES, CREDITS, group_advantages, rl_step, token_advantages
+from rf_jax.rl_rollouts import (Group, Prompt, alphabet_table, answer_budget, draw_prompts,
+                                scratchpad_tokens, token_credit)
 from rf_jax.rl_rows import (completion_length, make_samples, packed_rows, padded_rows,
                             reference_sample)
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import batch_sharding, data_parallel_size, make_global_batch
 from rf_jax.step import loss_fn
-from rf_jax.rl_rollouts import (Group, Prompt, alphabet_table, answer_budget, draw_prompts,
-                                scratchpad_tokens, token_credit)
 from rf_jax.vocab import Vocab
 
 
@@ -125,7 +125,8 @@ class RLTrainer:
         entropy_target=rl.entropy_target, updates=rl.updates_per_batch,
         ans_id=vocab.ans_id if rl.scratchpad > 0 else -1, legal=self._legal,
         alphabet_coef=rl.alphabet_coef, floors=rl.entropy_share > 0,
-        references=self._references, nt_weight=nt_weight, nt_loss=functools.partial(loss_fn, allowed=allowed))
+        references=self._references, nt_weight=nt_weight,
+        nt_loss=functools.partial(loss_fn, allowed=allowed))
     self._update = jax.jit(step, donate_argnums=0, out_shardings=(shardings, None))
 
   def entropy_floor(self, p: Prompt) -> float:
