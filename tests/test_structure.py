@@ -6,6 +6,7 @@ import pathlib
 import pytest
 
 import configs.phase1 as phase1
+import configs.thesis as thesis
 from rf_jax import config as config_lib
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "rf_jax"
@@ -133,10 +134,15 @@ def _fields(cfg, prefix=""):
   return out
 
 
-@pytest.mark.parametrize("preset", ["tiny", "bench", "bench125m", "rl", "reward", "mixed"])
-def test_presets_change_fields_and_never_add_one(preset):
+PRESETS = ([("phase1", p) for p in ("tiny", "bench", "bench125m", "rl", "reward", "mixed")]
+           + [("phase2", "tiny"), ("phase3", "tiny"), ("knowledge", "tiny"), ("thesis", "tiny")]
+           + [("thesis", name) for name in thesis.SLICES])
+
+
+@pytest.mark.parametrize("name,preset", PRESETS)
+def test_presets_change_fields_and_never_add_one(name, preset):
   """A ConfigDict's update() adds a key it does not know, so a preset's typo, or a field
   set only by a preset, would pass silently and be refused on the command line."""
-  assert set(phase1.PRESETS) == {"tiny", "bench", "bench125m", "rl", "reward", "mixed"}
-  base = _fields(config_lib.load("phase1.py"))
-  assert _fields(config_lib.load(f"phase1.py:{preset}")) == base
+  assert set(phase1.PRESETS) == {p for n, p in PRESETS if n == "phase1"}
+  base = _fields(config_lib.load(f"{name}.py"))
+  assert _fields(config_lib.load(f"{name}.py:{preset}")) == base
