@@ -98,6 +98,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
                                 # follows <ans> is scored
       scratchpad_cost=0.0,      # reward subtracted per scratchpad token
       pack=True,                # pack samples into update rows (False: one padded row each)
+      share_prompts=True,       # a group's prompt prefilled once in sampling and written once
+                                # in the packed rows, its completions branching from it
       pack_len=0,               # tokens per packed row; 0 = 128 or the longest sample
       redraw=0,                 # rounds of new prompts for groups whose rewards were all equal
       learnability=False,       # draw families and levels by pass rate p (1 - p)
@@ -120,6 +122,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       entropy_share=0.0,        # > 0: an answer's entropy floor is at least this share of
                                 # log(its family's alphabet or the vocabulary) x (1 - the
                                 # pass rate of its family and level)
+      action_floor=0.0,         # > 0: each choice the sampler allows keeps at least this
+                                # share / #choices of the probability (hinge on log p,
+                                # weighted by entropy_coef), so no choice (<eos>) starves
       pass_rate="samples",      # what the curriculum, the floors and solved_weight read:
                                 # samples (the sampled policy's exact match) | greedy (the
                                 # greedy policy's, teacher-forced on each prompt's answer in

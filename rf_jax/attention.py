@@ -121,6 +121,14 @@ def attention_mask(q_pos_BT, k_pos_BS, q_seg_BT, k_seg_BS, window: int):
   return mask  # B T S
 
 
+def branch_mask(mask_BTS, q_branch_BT, k_branch_BS):
+  """`mask` restricted to prompt-sharing rows: a key of branch 0 (a prompt's tokens, stored
+  once) is seen by every branch of its segment, a key of branch b > 0 (one completion) only
+  by its own branch."""
+  k, q = k_branch_BS[:, None, :], q_branch_BT[:, :, None]
+  return mask_BTS & ((k == 0) | (k == q))
+
+
 # --- the reference: one masked product with a hand-written gradient ---------------------
 
 @jax.custom_vjp

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from rf_jax import attention
-from rf_jax.attention import NEG_INF, attention_mask
+from rf_jax.attention import NEG_INF, attention_mask, branch_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +110,9 @@ class Attention(nnx.Module):
     self.wo = _param(rngs, (h, k, d), ("heads", "kv", "embed"), pd, (h * k) ** -0.5 / (2 * cfg.n_layers) ** 0.5)
     self.cfg = cfg
 
-  def __call__(self, x_BTD, positions_BT, segment_ids_BT, cache=None):
-    """Self-attention; with `cache`, also attends to cached keys and returns the new cache."""
+  def __call__(self, x_BTD, positions_BT, segment_ids_BT, cache=None, branch_BT=None):
+    """Self-attention; with `cache`, also attends to cached keys and returns the new cache;
+    with `branch_BT`, rows whose segments share a prompt among branches (`branch_mask`)."""
     cfg, dt = self.cfg, jnp.dtype(self.cfg.dtype)
     B, T, D = x_BTD.shape
     H, K = cfg.n_heads, cfg.head_dim
@@ -122,7 +123,7 @@ class Attention(nnx.Module):
     if cfg.position == "rope":
       q, k = rope(q, positions_BT, cfg.rope_base), rope(k, positions_BT, cfg.rope_base)
     new_cache = None
-    if cache is None and not _capturing(self):
+    if cache is None and not _capturing(self) and branch_BT is None:
       out = attention.attend(cfg, q, k, v, positions_BT, segment_ids_BT)  # model.attention
     else:  # decoding with a KV cache, or under nnx.capture
       keys, values, k_pos, k_seg = k, v, positions_BT, segment_ids_BT
@@ -133,6 +134,10 @@ class Attention(nnx.Module):
         k_seg = jnp.concatenate([cache["seg"], segment_ids_BT], axis=1)
         new_cache = write_cache(cache, k, v, positions_BT, segment_ids_BT)
       mask = attention_mask(positions_BT, k_pos, segment_ids_BT, k_seg, cfg.attention_window)
+      if branch_BT is not None:
+        if cache is not None:
+          raise ValueError("prompt-sharing branches are for training rows, not a KV cache")
+        mask = branch_mask(mask, branch_BT, branch_BT)
       out = (self._sown(q, keys, values, mask) if _capturing(self)
              else attention.attend_cached(cfg, q, keys, values, mask))
     out = (out.reshape(B * T, H * K) @ self.wo[...].astype(dt).reshape(H * K, D)).reshape(B, T, D)
@@ -163,6 +168,14 @@ def init_cache(cfg: ModelConfig, batch: int, length: int, dtype=jnp.float32) -> 
                    "seg": jnp.full((*lead, batch, length), -1, jnp.int32)}
   layers = layer() if cfg.scan_layers else [layer() for _ in range(cfg.n_layers)]
   return {"index": jnp.zeros((), jnp.int32), "layers": layers}
+
+
+def repeat_cache(cfg: ModelConfig, cache: dict, n: int) -> dict:
+  """Each row of `cache` repeated `n` times in place (row b becomes rows b*n .. b*n + n-1):
+  one prefill serves a group of samples of the same prompt."""
+  axis = 1 if cfg.scan_layers else 0
+  rep = lambda a: jnp.repeat(a, n, axis=axis)
+  return {"index": cache["index"], "layers": jax.tree.map(rep, cache["layers"])}
 
 
 def write_cache(cache: dict, k, v, pos, seg) -> dict:
@@ -207,14 +220,14 @@ class Block(nnx.Module):
     self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, pd)
     self.mlp = MLP(cfg, rngs)
 
-  def __call__(self, x, positions, segment_ids, cache=None):
-    h, cache = self.attn(self.attn_norm(x), positions, segment_ids, cache)
+  def __call__(self, x, positions, segment_ids, cache=None, branch=None):
+    h, cache = self.attn(self.attn_norm(x), positions, segment_ids, cache, branch)
     x = x + h
     return x + self.mlp(self.mlp_norm(x)), cache
 
 
-def _apply_block(block: Block, x, positions, segment_ids):
-  return block(x, positions, segment_ids)[0]
+def _apply_block(block: Block, x, positions, segment_ids, branch=None):
+  return block(x, positions, segment_ids, None, branch)[0]
 
 
 def stack_blocks(blocks: list[Block]) -> Block:
@@ -231,12 +244,13 @@ def stack_blocks(blocks: list[Block]) -> Block:
   return nnx.merge(graphdef, stacked)
 
 
-def scan_blocks(blocks: Block, x, positions, segment_ids, remat: bool, policy: str):
+def scan_blocks(blocks: Block, x, positions, segment_ids, remat: bool, policy: str,
+                branch=None):
   """The residual stream through stacked blocks with one lax.scan: the compiled step holds
   one block, whatever the depth."""
   graphdef, state = nnx.split(blocks)
-  body = lambda x, layer: (_apply_block(nnx.merge(graphdef, layer), x, positions, segment_ids),
-                           None)
+  body = lambda x, layer: (_apply_block(nnx.merge(graphdef, layer), x, positions, segment_ids,
+                                        branch), None)
   if remat:
     body = jax.checkpoint(body, policy=remat_policy(policy), prevent_cse=False)
   return jax.lax.scan(body, x, state)[0]
@@ -266,12 +280,14 @@ class Transformer(nnx.Module):
                           cfg.d_model ** -0.5)
     self.cfg = cfg
 
-  def __call__(self, tokens_BT, positions_BT, segment_ids_BT, cache=None):
-    """Float32 logits [B, T, vocab_size]; with a KV `cache`, returns (logits, new cache)."""
+  def __call__(self, tokens_BT, positions_BT, segment_ids_BT, cache=None, branch_BT=None):
+    """Float32 logits [B, T, vocab_size]; with a KV `cache`, returns (logits, new cache).
+    `branch_BT`: rows where several completions share one copy of their prompt
+    (rf_jax.rl_rows); their attention runs as an explicit mask (`branch_mask`)."""
     dt = jnp.dtype(self.cfg.dtype)
     x = jnp.take(self.embed[...], tokens_BT, axis=0).astype(dt)
     if cache is None:
-      x = self._layers(x, positions_BT, segment_ids_BT)
+      x = self._layers(x, positions_BT, segment_ids_BT, branch_BT)
     else:
       x, layers = self._layers_cached(x, positions_BT, segment_ids_BT, cache)
       cache = {"index": cache["index"] + tokens_BT.shape[1], "layers": layers}
@@ -282,21 +298,21 @@ class Transformer(nnx.Module):
     logits = logits.reshape(B, T, -1)
     return logits if cache is None else (logits, cache)
 
-  def _layers(self, x, positions_BT, segment_ids_BT):
+  def _layers(self, x, positions_BT, segment_ids_BT, branch_BT=None):
     cfg = self.cfg
     if cfg.scan_layers:
       if _capturing(self):
         raise ValueError("nnx.capture needs unrolled layers: rf_jax.load(...).inspect converts "
                          "them; or build the model with scan_layers=False")
       return scan_blocks(self.blocks, x, positions_BT, segment_ids_BT, cfg.remat,
-                         cfg.remat_policy)
+                         cfg.remat_policy, branch_BT)
     block_fn = _apply_block
     if cfg.remat:
       block_fn = nnx.remat(_apply_block, policy=remat_policy(cfg.remat_policy))
     for block in self.blocks:
       if _capturing(self):
         self.sow(nnx.Intermediate, "hidden", x)  # the residual stream entering each block
-      x = block_fn(block, x, positions_BT, segment_ids_BT)
+      x = block_fn(block, x, positions_BT, segment_ids_BT, branch_BT)
     if _capturing(self):
       self.sow(nnx.Intermediate, "hidden", x)
     return x

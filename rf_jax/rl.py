@@ -18,6 +18,7 @@ from rf_jax.sampling import allowed_logits, think_logits
 
 ADVANTAGES = ("grpo", "rloo", "mean", "batch")  # batch: rloo over a step's family and level
 CREDITS = ("sequence", "token")
+PASS_RATES = ("samples", "greedy")  # what the curriculum reads: sampled or greedy exact match
 
 
 def group_advantages(rewards_PG: np.ndarray, kind: str = "grpo") -> np.ndarray:
@@ -72,14 +73,15 @@ def action_logits(params, graphdef, batch, allowed, eos_id: int = -1, ans_id: in
                   legal=None):
   """(logits [B, T, V] of the distribution the sampler drew each target from, outside [B, T]).
 
+  With `batch["branch"]`, completions share their prompt (rf_jax.rl_rows.shared_rows).
   Where `batch["no_stop"]` is set (a scratchpad before its <ans>), <eos> was not allowed;
   with `ans_id` (a scratchpad run), a second <ans> was not allowed in the answer. With
   `legal` ([families + 1, V] bool; row `batch["family"]` of each position, row 0 allowing
   everything), the sampler drew only from the family's answer alphabet: `outside` is
   -log of the mass the unrestricted model puts inside it (0 without `legal`)."""
   model = nnx.merge(graphdef, params)
-  logits = allowed_logits(model(batch["inputs"], batch["positions"], batch["segment_ids"]),
-                          allowed)
+  logits = allowed_logits(model(batch["inputs"], batch["positions"], batch["segment_ids"],
+                                branch_BT=batch.get("branch")), allowed)
   if "no_stop" in batch:
     answered = ~batch["no_stop"].astype(bool) & (batch["action_mask"] > 0)
     logits = think_logits(logits, batch["no_stop"], answered, eos_id, ans_id)
@@ -121,10 +123,24 @@ def entropy_term(entropy_BT, mask_BT, coef: float, target):
   return -coef * (entropy_BT * mask_BT).sum() / n
 
 
+def action_floor_term(logits_BTV, mask_BT, share: float):
+  """Mean over actions of sum over the choices a the sampler allowed of
+  max(log(share / #allowed) - log p(a), 0): every allowed choice keeps at least
+  share / #allowed of the probability. An entropy floor can be met by spreading mass over
+  choices that do not matter while the one that does (often <eos>) starves, and the
+  entropy's pull on a choice of probability p is proportional to p, so once starved it
+  stays starved; this hinge pulls on log p, as hard at 1e-6 as at 1e-2."""
+  ok = logits_BTV > -1e8  # what allowed_logits and the alphabets left in
+  logp = jax.nn.log_softmax(logits_BTV, axis=-1)
+  floor = jnp.log(share / ok.sum(-1, keepdims=True))
+  below = jnp.where(ok, jnp.maximum(floor - logp, 0.0), 0.0).sum(-1)
+  return (below * mask_BT).sum() / jnp.maximum(mask_BT.sum(), 1.0)
+
+
 def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float,
             entropy_coef: float = 0.0, entropy_target: float = 0.0, eos_id: int = -1,
             ans_id: int = -1, legal=None, alphabet_coef: float = 0.0, floors: bool = False,
-            references: int = 0):
+            references: int = 0, action_floor: float = 0.0):
   """Token-level clipped policy-gradient loss (PPO form), optionally with a k3 KL penalty.
 
   batch: rows from rf_jax.rl_rows (targets, `action_mask`, per-target `advantages`), plus
@@ -141,6 +157,7 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   `batch["entropy_floor"]` instead of `entropy_target`. With `references` (rl.pass_rate =
   greedy), `aux["reference_wrong"]` [references + 1] counts, per reference answer
   (`batch["reference"]`), the targets whose argmax differs: 0 is a greedy exact match.
+  With `action_floor` (rl.action_floor) > 0, entropy_coef also weighs `action_floor_term`.
   """
   logits, outside = action_logits(params, graphdef, batch, allowed, eos_id, ans_id, legal)
   logp, entropy = logprobs_and_entropy(logits, batch["targets"])
@@ -157,6 +174,9 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
   loss = -(obj * mask).sum() / n + entropy_term(entropy, mask, entropy_coef, target)
   aux = {"entropy": mean_entropy,
          "clip_fraction": ((jnp.abs(ratio - 1) > clip_eps) * mask).sum() / n}
+  if action_floor > 0:
+    aux["action_floor"] = action_floor_term(logits, mask, action_floor)
+    loss = loss + entropy_coef * aux["action_floor"]
   if legal is not None:
     loss = loss + alphabet_coef * (outside * mask).sum() / n
     aux["outside_alphabet"] = ((1 - jnp.exp(-outside)) * mask).sum() / n
@@ -175,7 +195,8 @@ def pg_loss(params, graphdef, batch, *, allowed, clip_eps: float, kl_coef: float
 def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, clip_eps: float,
             kl_coef: float, entropy_coef: float = 0.0, entropy_target: float = 0.0,
             updates: int = 1, nt_weight: float = 0.0, nt_loss=None, ans_id: int = -1,
-            legal=None, alphabet_coef: float = 0.0, floors: bool = False, references: int = 0):
+            legal=None, alphabet_coef: float = 0.0, floors: bool = False, references: int = 0,
+            action_floor: float = 0.0):
   """`updates` optimizer steps on one batch of rollout rows (rf_jax.rl_rows); the train step
   counter moves by 1.
 
@@ -196,7 +217,7 @@ def rl_step(state, rows, nt_batch=None, *, graphdef, tx, allowed, eos_id: int, c
                         kl_coef=kl_coef, entropy_coef=entropy_coef,
                         entropy_target=entropy_target, eos_id=eos_id, ans_id=ans_id,
                         legal=legal, alphabet_coef=alphabet_coef, floors=floors,
-                        references=references)
+                        references=references, action_floor=action_floor)
     aux["pg_loss"] = loss
     if nt_batch is not None:
       nt, nt_aux = nt_loss(params, graphdef, nt_batch)

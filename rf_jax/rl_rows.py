@@ -4,7 +4,11 @@ A sample is its prompt's tokens followed by its completion up to and including t
 <eos>. `padded_rows` gives each sample its own row of one fixed length (simple; most of the
 row is padding when prompts and answers are short); `packed_rows` places samples one after
 another in rows of `row_len` tokens with a segment id each, as next-token training packs
-examples, so the update costs what the samples hold rather than the worst case.
+examples, so the update costs what the samples hold rather than the worst case; `shared_rows` packs
+too, but writes each prompt once, followed by the completions that continue it, each in a
+branch of its own (`branch` 0: the prompt, b > 0: one completion), which attends to the
+prompt and to itself (rf_jax.attention.branch_mask): a group of G samples costs one prompt
+and G answers instead of G prompts and G answers.
 
 Every row array is aligned to the model's targets: `action_mask` marks the completion tokens
 the policy chose (not a scratchpad's forced <ans>), `advantages` holds each action's
@@ -24,6 +28,7 @@ import numpy as np
 FLOAT_KEYS = ("advantages", "entropy_floor")
 ROW_KEYS = ("inputs", "targets", "positions", "segment_ids", "action_mask", "advantages",
             "no_stop", "family", "entropy_floor", "reference")
+SHARED_KEYS = ROW_KEYS + ("branch",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,22 +92,27 @@ def reference_sample(prompt_ids: list[int], answer_ids: list[int], index: int) -
                 np.zeros(n, np.float32), index + 1)
 
 
-def empty_rows(n_rows: int, length: int, pad_id: int) -> dict[str, np.ndarray]:
+def empty_rows(n_rows: int, length: int, pad_id: int,
+               keys: tuple = ROW_KEYS) -> dict[str, np.ndarray]:
   rows = {k: np.zeros((n_rows, length), np.float32 if k in FLOAT_KEYS else np.int32)
-          for k in ROW_KEYS}
+          for k in keys}
   rows["inputs"][:], rows["targets"][:] = pad_id, pad_id
   return rows
 
 
-def place(rows: dict, r: int, at: int, sample: Sample, segment: int) -> int:
-  """Writes `sample` into row `r` from column `at`; returns the next free column."""
-  t = sample.tokens
+def place(rows: dict, r: int, at: int, sample: Sample, segment: int, start: int = 0,
+          branch: int = 0) -> int:
+  """Writes `sample`'s tokens from `start` on into row `r` from column `at` (with `branch`
+  where the rows have branches); returns the next free column."""
+  t = sample.tokens[start:]
   n = len(t) - 1
   span = slice(at, at + n)
   rows["inputs"][r, span], rows["targets"][r, span] = t[:-1], t[1:]
-  rows["positions"][r, span] = np.arange(n)
+  rows["positions"][r, span] = np.arange(start, start + n)
   rows["segment_ids"][r, span] = segment
-  c = slice(at + sample.n_prompt - 1, at + n)  # targets that are completion tokens
+  if "branch" in rows:
+    rows["branch"][r, span] = branch
+  c = slice(at + sample.n_prompt - 1 - start, at + n)  # targets that are completion tokens
   rows["action_mask"][r, c] = sample.action
   rows["advantages"][r, c] = sample.advantage
   rows["no_stop"][r, c] = sample.no_stop
@@ -121,15 +131,17 @@ def padded_rows(samples: list[Sample], prompt_len: int, max_new: int,
   return rows
 
 
-def bucket_rows(n: int, multiple: int, most: int) -> int:
-  """`n` rounded up to one of at most 8 sizes (multiples of `most` / 8), so a run compiles
-  the update a few times rather than once per distinct row count."""
-  step = max(multiple, -(-most // 8 // multiple) * multiple)
-  return min(-(-n // step) * step, -(-most // multiple) * multiple)
+def bucket_rows(n: int, multiple: int) -> int:
+  """`n` rounded up to 4, 5, 6 or 7 times a power of two (below 8: itself), then to a
+  multiple of `multiple`: at most a quarter more rows than needed, and four sizes per
+  doubling, so a run compiles the update a few times rather than once per row count."""
+  step = 1 << max(0, n.bit_length() - 3)
+  size = -(-n // step) * step
+  return -(-size // multiple) * multiple
 
 
-def packed_rows(samples: list[Sample], row_len: int, pad_id: int, multiple: int = 1,
-                most: int | None = None) -> dict[str, np.ndarray]:
+def packed_rows(samples: list[Sample], row_len: int, pad_id: int,
+                multiple: int = 1) -> dict[str, np.ndarray]:
   """Samples packed first-fit into rows of `row_len` targets; the row count is bucketed
   (`bucket_rows`) and a multiple of `multiple` (the data-parallel size)."""
   free, where = [], []
@@ -143,8 +155,53 @@ def packed_rows(samples: list[Sample], row_len: int, pad_id: int, multiple: int 
       r = len(free) - 1
     where.append((r, row_len - free[r]))
     free[r] -= need
-  n_rows = bucket_rows(len(free), multiple, most or len(samples))
-  rows = empty_rows(n_rows, row_len, pad_id)
+  rows = empty_rows(bucket_rows(len(free), multiple), row_len, pad_id)
   for k, (s, (r, at)) in enumerate(zip(samples, where)):
     place(rows, r, at, s, k + 1)
+  return rows
+
+
+def prompt_sample(sample: Sample) -> Sample:
+  """`sample`'s prompt alone, as written once for the branches that share it."""
+  empty = np.zeros(0, np.float32)
+  return Sample(sample.tokens[:sample.n_prompt], sample.n_prompt, empty.astype(bool), empty,
+                empty.astype(bool), 0, empty)
+
+
+def shared_rows(samples: list[Sample], row_len: int, pad_id: int,
+                multiple: int = 1) -> dict[str, np.ndarray]:
+  """Samples packed into rows of `row_len` targets with each prompt written once per row
+  it appears in, then its samples' completions as branches (samples with equal prompt
+  tokens share, wherever they are in `samples`). A prompt with more completions than its
+  row holds continues in another row, with its prompt written again. The row count is
+  bucketed as in `packed_rows`."""
+  trees: dict[tuple, list[Sample]] = {}
+  for s in samples:
+    trees.setdefault(tuple(s.tokens[:s.n_prompt]), []).append(s)
+  free, plan, segment = [], [], 0  # plan: (row, column, sample, segment, start, branch)
+  for members in trees.values():
+    head = prompt_sample(members[0])
+    i = 0
+    while i < len(members):
+      need = lambda s: len(s.tokens) - s.n_prompt  # a branch: the prompt's last token on
+      first = head.n_prompt - 1 + need(members[i])
+      if first > row_len:
+        raise ValueError(f"a sample of {len(members[i].tokens)} tokens does not fit a "
+                         f"packed row of {row_len}")
+      r = next((k for k, f in enumerate(free) if f >= first), None)
+      if r is None:
+        free.append(row_len)
+        r = len(free) - 1
+      segment, branch = segment + 1, 0
+      plan.append((r, row_len - free[r], head, segment, 0, 0))
+      free[r] -= head.n_prompt - 1
+      while i < len(members) and need(members[i]) <= free[r]:
+        branch += 1
+        plan.append((r, row_len - free[r], members[i], segment, members[i].n_prompt - 1,
+                     branch))
+        free[r] -= need(members[i])
+        i += 1
+  rows = empty_rows(bucket_rows(len(free), multiple), row_len, pad_id, SHARED_KEYS)
+  for r, at, s, segment, start, branch in plan:
+    place(rows, r, at, s, segment, start, branch)
   return rows

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from rf_jax.model import init_cache
+from rf_jax.model import init_cache, repeat_cache
 
 
 def left_pad(prompts: list[list[int]], length: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,16 +73,38 @@ def answer_rules(logits_BV, answered_B, legal_BV, think: int, eos_id: int, ans_i
   return think_logits(logits_BV, ~answered_B, answered_B, eos_id, ans_id) if think else logits_BV
 
 
+def prefill(model, prompt_BP, pos_BP, seg_BP, slots: int, group: int = 1):
+  """(logits [B, 1 or P, V], a KV cache of `slots` holding the prompts); with `group` = G,
+  each run of G rows is prefilled once from its first row and its cache repeated."""
+  B, P = prompt_BP.shape
+  if B % group:
+    raise ValueError(f"{B} rows do not come in groups of {group}")
+  cfg = model.cfg
+  cache = init_cache(cfg, B // group, slots, jnp.dtype(cfg.dtype))
+  # With a window, the prompt goes in window-sized chunks, so prefill is linear in its
+  # length too: each chunk attends to the cached window and itself.
+  chunk = cfg.attention_window if 0 < cfg.attention_window < P else P
+  for start in range(0, P, chunk):
+    part = slice(start, start + chunk)
+    logits, cache = model(prompt_BP[::group, part], pos_BP[::group, part],
+                          seg_BP[::group, part], cache)
+  if group > 1:
+    cache, logits = repeat_cache(cfg, cache, group), jnp.repeat(logits[:, -1:], group, axis=0)
+  return logits, cache
+
+
 def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, legal_BV=None, *, graphdef,
            max_new: int, valid_vocab, eos_id: int, temperature: float = 0.0, top_k: int = 0,
-           cache_len: int = 0, think: int = 0, ans_id: int = -1):
+           cache_len: int = 0, think: int = 0, ans_id: int = -1, group: int = 1):
   """Generates [B, max_new] tokens; after a row's <eos> the row holds <eos>.
 
   The cache has `cache_len` slots (default: prompt + max_new, or the attention window if
   smaller). The loop stops early once every row has produced <eos>. With `think` = K > 0
   each row has a scratchpad: up to K tokens of its own, then `ans_id` (written by the
   model, or forced at index K), then the answer (`think_logits`, `think_token`). With
-  `limit_B`, row b writes at most limit_B[b] tokens (the rest of its row holds <eos>).
+  `limit_B`, row b writes at most limit_B[b] tokens (the rest of its row holds <eos>). With
+  `group` = G > 1, rows come in runs of G with the same prompt (a GRPO group), prefilled
+  once per run (`prefill`).
   """
   B, P = prompt_BP.shape
   model = nnx.merge(graphdef, params)
@@ -90,16 +112,11 @@ def sample(params, prompt_BP, prompt_mask_BP, rng, limit_B=None, legal_BV=None, 
   S = cache_len or P + max_new
   if cfg.attention_window:
     S = min(S, cfg.attention_window)
-  cache = init_cache(cfg, B, S, jnp.dtype(cfg.dtype))
   seg = prompt_mask_BP.astype(jnp.int32)
   pos = jnp.maximum(jnp.cumsum(seg, axis=1) - 1, 0)
   n_real = seg.sum(axis=1)
-  # With a window, the prompt goes in window-sized chunks, so prefill is linear in its
-  # length too: each chunk attends to the cached window and itself.
-  chunk = cfg.attention_window if 0 < cfg.attention_window < P else P
-  for start in range(0, P, chunk):
-    part = slice(start, start + chunk)
-    logits, cache = model(prompt_BP[:, part], pos[:, part], seg[:, part], cache)
+  logits, cache = prefill(model, prompt_BP, pos, seg, S, group)
+
   def pick(logits_BV, i, answered, key):
     logits_BV = answer_rules(logits_BV, answered, legal_BV, think, eos_id, ans_id)
     tok = choose(logits_BV, key, valid_vocab, temperature, top_k)

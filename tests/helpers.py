@@ -1,4 +1,5 @@
 """Shared test fixtures: tiny configs and meshes over subsets of the 8 fake devices."""
+import json
 import os
 
 import jax
@@ -71,3 +72,9 @@ class {cls}(Task):
     digits = "".join(str(d) for d in rng.integers(0, 10, size=level + 1))
     return Example(prompt="dbl:" + digits, answer="".join(d + d for d in digits))
 '''
+
+
+def logged(workdir, key: str) -> dict:
+  """{step: value} of `key` in a run's metrics.jsonl (steps that logged it)."""
+  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  return {r["step"]: r[key] for r in rows if key in r}

@@ -41,15 +41,16 @@ def test_benchmark_presets_have_their_sizes(preset, lo, hi):
   assert config.model.d_model // config.model.n_heads == 128
 
 
-def test_rl_bench_compares_packed_rows_with_the_padded_step():
+def test_rl_bench_compares_packed_and_shared_rows_with_the_padded_step():
   config = config_lib.load(f"{ROOT}/configs/phase1.py:tiny")
   config.mesh.shape = (1, 1, 1)
   config.rl.update(prompts=4, group_size=2)
   s = bench.Setup(config)
   arms = bench.bench_rl(s, peak=1e11, steps=2)
-  assert list(arms) == ["padded", "packed"]
-  padded, packed = arms["padded"], arms["packed"]
+  assert list(arms) == ["padded", "packed", "shared prompts"]
+  padded, packed, shared = arms["padded"], arms["packed"], arms["shared prompts"]
   assert packed["update_tokens"] < padded["update_tokens"]  # packing drops the padding
+  assert shared["flops"] < packed["flops"]  # and sharing a group's prompt, its copies
   for x in arms.values():
     assert 0 < x["mfu"] and 0 < x["mfu_update"] and x["step_s"] > x["update_s"] > 0
 

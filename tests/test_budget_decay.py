@@ -1,7 +1,6 @@
 """The learning rate decaying over the FLOP budget (train.decay_over = budget): runs whose step
 cost is unknown up front (reward steps cost what the policy writes) still end their budget at
 the bottom of the cosine, with any objective."""
-import json
 
 import jax.numpy as jnp
 import numpy as np
@@ -14,12 +13,7 @@ from rf_jax.train_state import (budget_decay, make_optimizer, make_schedule, mod
                                 set_budget_scale)
 from rf_jax.vocab import phase1_vocab
 
-from helpers import load_config, run_on_one_device
-
-
-def _logged(workdir, key):
-  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-  return {r["step"]: r[key] for r in rows if key in r}
+from helpers import load_config, run_on_one_device, logged
 
 
 def test_budget_decay_is_a_cosine_over_the_share_spent():
@@ -52,7 +46,7 @@ def test_a_budgeted_run_decays_its_learning_rate_over_the_flops_it_spends(tmp_pa
   per_step = objectives.planned_cost(c, model_config(c, phase1_vocab()))[1]
   c.train.flop_budget = 6 * per_step
   run_on_one_device(c, tmp_path)
-  lr, scale = _logged(tmp_path, "train/learning_rate"), _logged(tmp_path, "train/lr_scale")
+  lr, scale = logged(tmp_path, "train/learning_rate"), logged(tmp_path, "train/lr_scale")
   assert sorted(lr) == [1, 2, 3, 4, 5, 6]  # the budget, not train.steps, ended the run
   peak, end = c.train.learning_rate, c.train.end_lr_fraction
   for step in range(3, 7):  # logged after step index step - 1, past the warmup

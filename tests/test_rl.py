@@ -14,7 +14,7 @@ from rf_jax.rl_rollouts import draw_prompts
 from rf_jax.train_state import abstract_model, init_params, mesh_rules
 from rf_jax.vocab import phase1_vocab
 
-from helpers import load_config, mesh_of, rl_trainer
+from helpers import load_config, mesh_of, rl_trainer, logged
 
 EOS = 2
 
@@ -128,12 +128,6 @@ def _rl_config(steps, objective="rl"):
   return c
 
 
-def _logged(workdir, key):
-  import json
-  rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
-  return {r["step"]: r[key] for r in rows if key in r}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("objective", ["rl", "mixed"])
 def test_rl_state_checkpoints_and_resumes_exactly(tmp_path, objective):
@@ -142,12 +136,12 @@ def test_rl_state_checkpoints_and_resumes_exactly(tmp_path, objective):
   train.run(_rl_config(3, objective), str(tmp_path / "resumed"))
   train.run(_rl_config(6, objective), str(tmp_path / "resumed"))
   for key in ("train/reward", "train/pg_loss", "train/kl", "train/grad_norm"):
-    a, b = _logged(tmp_path / "straight", key), _logged(tmp_path / "resumed", key)
+    a, b = logged(tmp_path / "straight", key), logged(tmp_path / "resumed", key)
     assert sorted(a) == list(range(1, 7)) and a == b, key
-  kl = _logged(tmp_path / "straight", "train/kl")
+  kl = logged(tmp_path / "straight", "train/kl")
   assert kl[1] == 0.0 and kl[6] > 0  # the reference is the initial policy, kept frozen
   if objective == "mixed":
-    assert len(_logged(tmp_path / "straight", "train/loss")) == 6
+    assert len(logged(tmp_path / "straight", "train/loss")) == 6
 
 
 def test_bad_objective_and_rl_config_give_one_line_errors():

@@ -15,13 +15,13 @@ from rf_jax.data.tasks import TaskMixture
 from rf_jax.greedy import answer_text
 from rf_jax.model import ModelConfig
 from rf_jax.rl_rollouts import draw_prompts, scratchpad_tokens, token_credit
-from rf_jax.rl import pg_loss, token_logprobs
-from rf_jax.rl_rows import bucket_rows, make_samples, packed_rows, padded_rows, scratchpad_flags
+from rf_jax.rl import action_floor_term, pg_loss, token_logprobs
+from rf_jax.rl_rows import make_samples, packed_rows, padded_rows, scratchpad_flags
 from rf_jax.sampling import sample
 from rf_jax.train_state import abstract_model, init_params, mesh_rules
 from rf_jax.vocab import phase1_vocab
 
-from helpers import load_config, mesh_of, rl_trainer
+from helpers import load_config, mesh_of, rl_trainer, logged
 
 EOS, ANS, PAD = 2, 5, 0
 
@@ -75,12 +75,6 @@ def test_scratchpad_flags_follow_the_samplers_rules():
   assert chosen.all() and list(no_stop) == [1, 1, 0, 0]  # closed early: the policy's choice
   chosen, no_stop = scratchpad_flags(ids, ANS, think=0)
   assert chosen.all() and not no_stop.any()
-
-
-def test_bucket_rows_compiles_few_shapes():
-  sizes = {bucket_rows(n, 2, 256) for n in range(1, 257)}
-  assert len(sizes) <= 8 and all(s % 2 == 0 for s in sizes)
-  assert all(bucket_rows(n, 2, 256) >= n for n in range(1, 257))
 
 
 def test_sampler_scratchpad_grammar_and_row_limits():
@@ -182,11 +176,6 @@ def _explore_config(steps):
   return c
 
 
-def _logged(workdir, key):
-  rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
-  return {r["step"]: r[key] for r in rows if key in r}
-
-
 @pytest.mark.slow
 def test_exploring_run_with_scratchpad_resumes_exactly_and_reloads(tmp_path):
   train.run(_explore_config(6), str(tmp_path / "straight"))
@@ -194,10 +183,10 @@ def test_exploring_run_with_scratchpad_resumes_exactly_and_reloads(tmp_path):
   train.run(_explore_config(6), str(tmp_path / "resumed"))
   for key in ("train/reward", "train/pg_loss", "train/grad_norm", "train/rollout_rounds",
               "train/zero_variance_drawn", "train/update_tokens", "train/outside_alphabet"):
-    a, b = _logged(tmp_path / "straight", key), _logged(tmp_path / "resumed", key)
+    a, b = logged(tmp_path / "straight", key), logged(tmp_path / "resumed", key)
     assert sorted(a) == list(range(1, 7)) and a == b, key
-  drawn = _logged(tmp_path / "straight", "train/zero_variance_drawn")
-  kept = _logged(tmp_path / "straight", "train/zero_variance_groups")
+  drawn = logged(tmp_path / "straight", "train/zero_variance_drawn")
+  kept = logged(tmp_path / "straight", "train/zero_variance_groups")
   assert all(kept[s] <= drawn[s] for s in kept)
   assert any(k.startswith("train/solve_all/") for k in
              json.loads((tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()[0]))
@@ -221,10 +210,10 @@ def test_flop_budget_stops_a_run_at_its_counted_flops(tmp_path):
   c.train.flop_budget = 2.5 * per_step
   from helpers import run_on_one_device
   run_on_one_device(c, tmp_path)
-  assert _logged(tmp_path, "perf/train_flops") == {1: per_step, 2: 2 * per_step,
+  assert logged(tmp_path, "perf/train_flops") == {1: per_step, 2: 2 * per_step,
                                                    3: 3 * per_step}
   run_on_one_device(c, tmp_path)  # the budget counts the whole run: a rerun trains nothing
-  assert max(_logged(tmp_path, "perf/train_flops")) == 3
+  assert max(logged(tmp_path, "perf/train_flops")) == 3
 
 
 def test_entropy_target_acts_only_on_actions_below_it():
@@ -250,3 +239,19 @@ def test_ans_is_an_action_only_where_something_reads_it(scratchpad):
   assert out.size > 2000
   assert ((out == vocab.ans_id).any(axis=1).all() if scratchpad
           else not (out == vocab.ans_id).any())
+
+
+def test_the_action_floor_lifts_a_starved_choice_as_hard_as_a_rare_one():
+  """Entropy can be held by spreading over choices that do not matter while <eos> starves;
+  the floor keeps each allowed choice at share / #allowed or more."""
+  mask = jnp.ones((1, 2))
+  logits = jnp.asarray([[[2.0, 2.0, 2.0, -14.0, -1e9], [0.0, 0.0, 0.0, 0.0, -1e9]]])
+  term = lambda z: action_floor_term(z, mask, 0.2)
+  # position 0: choice 3 starved (p ~ 4e-8); position 1: uniform over the 4 allowed
+  assert float(term(logits)) > 0
+  assert float(action_floor_term(logits[:, 1:], mask[:, 1:], 0.2)) == 0.0
+  grad = np.asarray(jax.grad(term)(logits))
+  assert grad[0, 0, 3] < 0 and (grad[0, 0, :3] > 0).all()  # descent raises the starved one
+  assert grad[0, 0, 4] == 0 and (grad[0, 1] == 0).all()  # banned ids and met floors: nothing
+  rarer = logits.at[0, 0, 3].set(-20.0)
+  np.testing.assert_allclose(jax.grad(term)(rarer)[0, 0, 3], grad[0, 0, 3], rtol=1e-4)

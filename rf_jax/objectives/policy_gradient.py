@@ -22,11 +22,11 @@ from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.greedy import answer_text
-from rf_jax.rl import ADVANTAGES, CREDITS, group_advantages, rl_step, token_advantages
+from rf_jax.rl import ADVANTAGES, CREDITS, PASS_RATES, group_advantages, rl_step, token_advantages
 from rf_jax.rl_rollouts import (Group, Prompt, alphabet_table, answer_budget, draw_prompts,
                                 scratchpad_tokens, token_credit)
 from rf_jax.rl_rows import (completion_length, make_samples, packed_rows, padded_rows,
-                            reference_sample)
+                            reference_sample, shared_rows)
 from rf_jax.sampling import left_pad, sample
 from rf_jax.sharding import batch_sharding, data_parallel_size, make_global_batch
 from rf_jax.step import loss_fn
@@ -40,8 +40,11 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
     raise ConfigError(f"rl.advantage must be one of {ADVANTAGES}, got {rl.advantage!r}")
   if rl.credit not in CREDITS:
     raise ConfigError(f"rl.credit must be one of {CREDITS}, got {rl.credit!r}")
-  if rl.pass_rate not in ("samples", "greedy"):
-    raise ConfigError(f"rl.pass_rate must be 'samples' or 'greedy', got {rl.pass_rate!r}")
+  if rl.pass_rate not in PASS_RATES:
+    raise ConfigError(f"rl.pass_rate must be one of {PASS_RATES}, got {rl.pass_rate!r}")
+  if not 0 <= rl.action_floor < 1:
+    raise ConfigError(f"rl.action_floor is a share of the probability in [0, 1), got "
+                      f"{rl.action_floor}")
   if rl.pass_rate == "greedy" and rl.scratchpad:
     raise ConfigError("rl.pass_rate=greedy reads the answer teacher-forced right after the "
                       "prompt, which a scratchpad run does not write: set rl.pass_rate=samples")
@@ -116,7 +119,8 @@ class RLTrainer:
     self._sampler = functools.lru_cache(maxsize=None)(lambda max_new: jax.jit(
         functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=allowed,
                           eos_id=vocab.eos_id, temperature=rl.temperature, top_k=rl.top_k,
-                          think=rl.scratchpad, ans_id=vocab.ans_id),
+                          think=rl.scratchpad, ans_id=vocab.ans_id,
+                          group=rl.group_size if rl.share_prompts else 1),
         in_shardings=(shardings["params"], self._sh, self._sh, None, self._sh) + extra,
         out_shardings=self._sh))
     step = functools.partial(
@@ -125,6 +129,7 @@ class RLTrainer:
         entropy_target=rl.entropy_target, updates=rl.updates_per_batch,
         ans_id=vocab.ans_id if rl.scratchpad > 0 else -1, legal=self._legal,
         alphabet_coef=rl.alphabet_coef, floors=rl.entropy_share > 0,
+        action_floor=rl.action_floor,
         references=self._references, nt_weight=nt_weight,
         nt_loss=functools.partial(loss_fn, allowed=allowed))
     self._update = jax.jit(step, donate_argnums=0, out_shardings=(shardings, None))
@@ -176,8 +181,9 @@ class RLTrainer:
       sampler = self._sampler(rl.max_new or _round_up(int(limits.max()), 4))
       out = sampler(params, g["t"], g["m"], key, g["l"], *([g["a"]] if "a" in g else []))
       out = np.asarray(multihost_utils.process_allgather(out, tiled=True))
-    self.sampled += tokens.size + len(out) * max(completion_length(r, self.vocab.eos_id)
-                                                 for r in out)  # what the while loop ran
+    prefilled = tokens.size // (rl.group_size if rl.share_prompts else 1)
+    self.sampled += prefilled + len(out) * max(completion_length(r, self.vocab.eos_id)
+                                               for r in out)  # what the while loop ran
     return prompts, ids, out, limits, time.perf_counter() - t0
 
   def score(self, prompt: Prompt, completions: np.ndarray, limit: int):
@@ -266,7 +272,8 @@ class RLTrainer:
       lim = max(g.limit for g in batch)
       plen = self.rl.prompt_len or _round_up(max(len(g.prompt_ids) for g in batch), 16)
       return padded_rows(samples, plen, self.rl.max_new or _round_up(lim, 4), self.vocab.pad_id)
-    return packed_rows(samples, self.row_len, self.vocab.pad_id, self._rows_mult)
+    pack = shared_rows if self.rl.share_prompts else packed_rows
+    return pack(samples, self.row_len, self.vocab.pad_id, self._rows_mult)
 
   def __call__(self, state, step: int, nt_batch=None):
     """One step; its metrics include `flops` (sampling and update, counted by `step_flops`),
