@@ -107,7 +107,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
                                 # level is solved, 1 when it is failed, linear between
       advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean | batch: r
                                 # minus the mean of the step's other samples of its family
-                                # and level (a group that agrees still teaches)
+                                # and level (a group that agrees still teaches). With
+                                # credit=token each kind is r minus the leave-one-out mean
+                                # per position (rl.token_advantages) over the group, or
+                                # with batch over the family and level: no std
       credit="sequence",        # sequence: one reward per sample | token: Task.token_rewards
       token_discount=1.0,       # credit=token: 1 = reward-to-go (unbiased), 0 = own reward only
       clip_eps=0.2,             # PPO ratio clip, active when updates_per_batch > 1
