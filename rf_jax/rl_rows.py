@@ -4,11 +4,11 @@ A sample is its prompt's tokens followed by its completion up to and including t
 <eos>. `padded_rows` gives each sample its own row of one fixed length (simple; most of the
 row is padding when prompts and answers are short); `packed_rows` places samples one after
 another in rows of `row_len` tokens with a segment id each, as next-token training packs
-examples, so the update costs what the samples hold rather than the worst case; `shared_rows` packs
-too, but writes each prompt once, followed by the completions that continue it, each in a
-branch of its own (`branch` 0: the prompt, b > 0: one completion), which attends to the
-prompt and to itself (rf_jax.attention.branch_mask): a group of G samples costs one prompt
-and G answers instead of G prompts and G answers.
+examples, so the update costs what the samples hold rather than the worst case;
+`shared_rows` packs too, but writes each prompt once, followed by the completions that
+continue it, each in a branch of its own (`branch` 0: the prompt, b > 0: one completion),
+which attends to the prompt and to itself (rf_jax.attention.branch_mask): a group of G
+samples costs one prompt and G answers instead of G prompts and G answers.
 
 Every row array is aligned to the model's targets: `action_mask` marks the completion tokens
 the policy chose (not a scratchpad's forced <ans>), `advantages` holds each action's
@@ -178,12 +178,12 @@ def shared_rows(samples: list[Sample], row_len: int, pad_id: int,
   trees: dict[tuple, list[Sample]] = {}
   for s in samples:
     trees.setdefault(tuple(s.tokens[:s.n_prompt]), []).append(s)
+  need = lambda s: len(s.tokens) - s.n_prompt  # a branch: the prompt's last token on
   free, plan, segment = [], [], 0  # plan: (row, column, sample, segment, start, branch)
   for members in trees.values():
     head = prompt_sample(members[0])
     i = 0
     while i < len(members):
-      need = lambda s: len(s.tokens) - s.n_prompt  # a branch: the prompt's last token on
       first = head.n_prompt - 1 + need(members[i])
       if first > row_len:
         raise ValueError(f"a sample of {len(members[i].tokens)} tokens does not fit a "

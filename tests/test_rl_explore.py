@@ -12,8 +12,10 @@ import pytest
 from rf_jax import train
 from rf_jax.curriculum import LEARNABILITY_FLOOR, Curriculum
 from rf_jax.data.tasks import TaskMixture
+from rf_jax.errors import ConfigError
 from rf_jax.greedy import answer_text
 from rf_jax.model import ModelConfig
+from rf_jax.objectives.policy_gradient import check_rl_config
 from rf_jax.rl_rollouts import draw_prompts, scratchpad_tokens, token_credit
 from rf_jax.rl import action_floor_term, pg_loss, token_logprobs
 from rf_jax.rl_rows import make_samples, packed_rows, padded_rows, scratchpad_flags
@@ -255,3 +257,12 @@ def test_the_action_floor_lifts_a_starved_choice_as_hard_as_a_rare_one():
   assert grad[0, 0, 4] == 0 and (grad[0, 1] == 0).all()  # banned ids and met floors: nothing
   rarer = logits.at[0, 0, 3].set(-20.0)
   np.testing.assert_allclose(jax.grad(term)(rarer)[0, 0, 3], grad[0, 0, 3], rtol=1e-4)
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0])
+def test_an_action_floor_outside_0_1_is_one_line_error(share):
+  rl = load_config().rl
+  rl.action_floor = share
+  mix = TaskMixture.build(("parity",), None, (1, 1))
+  with pytest.raises(ConfigError, match=r"rl.action_floor is a share .* in \[0, 1\)"):
+    check_rl_config(rl, mix, (1, 1), phase1_vocab(), mesh_of((1, 1, 1)), 0, False)

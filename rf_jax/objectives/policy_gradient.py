@@ -113,6 +113,7 @@ class RLTrainer:
                     for t, task in enumerate(self._tasks) for lv in range(1, task.max_level + 1)}
     allowed = self._allowed = vocab.allowed(ans=use_trace or rl.scratchpad > 0)
     self._references = rl.prompts if rl.pass_rate == "greedy" else 0
+    self._group = rl.group_size if rl.share_prompts else 1  # rows prefilled as one
     self._legal = (alphabet_table(self._tasks, vocab, model.vocab_size)
                    if rl.answer_alphabet else None)
     extra = () if self._legal is None else (self._sh,)
@@ -120,7 +121,7 @@ class RLTrainer:
         functools.partial(sample, graphdef=graphdef, max_new=max_new, valid_vocab=allowed,
                           eos_id=vocab.eos_id, temperature=rl.temperature, top_k=rl.top_k,
                           think=rl.scratchpad, ans_id=vocab.ans_id,
-                          group=rl.group_size if rl.share_prompts else 1),
+                          group=self._group),
         in_shardings=(shardings["params"], self._sh, self._sh, None, self._sh) + extra,
         out_shardings=self._sh))
     step = functools.partial(
@@ -181,7 +182,7 @@ class RLTrainer:
       sampler = self._sampler(rl.max_new or _round_up(int(limits.max()), 4))
       out = sampler(params, g["t"], g["m"], key, g["l"], *([g["a"]] if "a" in g else []))
       out = np.asarray(multihost_utils.process_allgather(out, tiled=True))
-    prefilled = tokens.size // (rl.group_size if rl.share_prompts else 1)
+    prefilled = tokens.size // self._group
     self.sampled += prefilled + len(out) * max(completion_length(r, self.vocab.eos_id)
                                                for r in out)  # what the while loop ran
     return prompts, ids, out, limits, time.perf_counter() - t0
