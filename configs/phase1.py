@@ -105,12 +105,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       learnability=False,       # draw families and levels by pass rate p (1 - p)
       solved_weight=1.0,        # < 1: a family's prompts weigh this much when its current
                                 # level is solved, 1 when it is failed, linear between
-      advantage="grpo",         # grpo: (r - mean) / std | rloo | mean: r - mean | batch: r
-                                # minus the mean of the step's other samples of its family
+      advantage="grpo",         # grpo: (r - mean) / std | rloo: r - the others' mean |
+                                # mean: r - mean | log: (r - mean) / mean, the gradient of
+                                # log E[r] | batch: rloo over the step's samples of a family
                                 # and level (a group that agrees still teaches). With
-                                # credit=token each kind is r minus the leave-one-out mean
-                                # per position (rl.token_advantages) over the group, or
-                                # with batch over the family and level: no std
+                                # credit=token, r is each position's reward-to-go
       credit="sequence",        # sequence: one reward per sample | token: Task.token_rewards
       token_discount=1.0,       # credit=token: 1 = reward-to-go (unbiased), 0 = own reward only
       clip_eps=0.2,             # PPO ratio clip, active when updates_per_batch > 1
@@ -199,7 +198,7 @@ def _reward(c):
   # train.time_budget_s (rf_jax.reward does).
   c.name = "phase1_reward"
   c.objective.kind = "rl"
-  c.rl.update(prompts=16, group_size=8, credit="token", advantage="grpo", redraw=2,
+  c.rl.update(prompts=16, group_size=8, credit="token", advantage="rloo", redraw=2,
               entropy_target=0.5, entropy_coef=1.0, answer_alphabet=True, entropy_share=0.8,
               pass_rate="greedy")
   # Adam turns noisy reward gradients into full-size steps. A reward step costs what the

@@ -16,42 +16,57 @@ from flax import nnx
 
 from rf_jax.sampling import allowed_logits, think_logits
 
-ADVANTAGES = ("grpo", "rloo", "mean", "batch")  # batch: rloo over a step's family and level
+ADVANTAGES = ("grpo", "rloo", "mean", "log", "batch")  # batch: rloo over a family and level
 CREDITS = ("sequence", "token")
 PASS_RATES = ("samples", "greedy")  # what the curriculum reads: sampled or greedy exact match
+
+
+def _pooled(g_PGN: np.ndarray, valid_PGN: np.ndarray, kind: str) -> np.ndarray:
+  """Advantages of returns [pools, samples, positions] against the pool's other valid samples
+  at the same position (one kind of `ADVANTAGES`); 0 where a position has no other sample or
+  all its samples agree."""
+  if kind not in ADVANTAGES:
+    raise ValueError(f"rl.advantage must be one of {ADVANTAGES}, got {kind!r}")
+  v = valid_PGN
+  n = v.sum(axis=1, keepdims=True)
+  mean = (g_PGN * v).sum(axis=1, keepdims=True) / np.maximum(n, 1)
+  centred = np.where(v, g_PGN - mean, 0.0)
+  if kind in ("rloo", "batch"):  # r minus the mean of the others: n / (n - 1) x centred
+    out = centred * n / np.maximum(n - 1, 1)
+  elif kind == "mean":
+    out = centred
+  elif kind == "grpo":
+    std = np.sqrt((centred ** 2).sum(axis=1, keepdims=True) / np.maximum(n, 1))
+    out = np.where(std > 1e-8, centred / np.maximum(std, 1e-8), 0.0)
+  else:  # log: the gradient of log E[r]; 1 / mean capped at the pool's size
+    out = centred / np.maximum(mean, 1.0 / np.maximum(n, 1))
+  return np.where(v & (n > 1) & (np.abs(centred).max(axis=1, keepdims=True) > 1e-8), out, 0.0)
 
 
 def group_advantages(rewards_PG: np.ndarray, kind: str = "grpo") -> np.ndarray:
   """Per-sample advantages from [prompts, group] rewards; a group of equal rewards gives 0.
 
-  grpo: (r - mean) / std; rloo: r minus the mean of the group's other samples; mean: r - mean.
+  grpo: (r - mean) / std; rloo (and batch, whose pool is a family and level): r minus the
+  mean of the group's other samples; mean: r - mean; log: (r - mean) / mean, the gradient of
+  log E[r] (maximum likelihood's weighting: a prompt's hits weigh the same whatever its pass
+  rate, so a rare hit is not drowned by common ones), the divisor held at >= 1 / group.
   """
-  r = np.asarray(rewards_PG, np.float64)
-  centred = r - r.mean(axis=1, keepdims=True)
-  if kind == "mean":
-    out = centred
-  elif kind == "rloo":
-    G = r.shape[1]
-    out = centred * G / max(G - 1, 1)
-  elif kind == "grpo":
-    std = r.std(axis=1, keepdims=True)
-    out = np.where(std > 1e-8, centred / np.maximum(std, 1e-8), 0.0)
-  else:
-    raise ValueError(f"rl.advantage must be one of {ADVANTAGES}, got {kind!r}")
-  return out.astype(np.float32)
+  r = np.asarray(rewards_PG, np.float64)[:, :, None]
+  return _pooled(r, np.ones_like(r, bool), kind)[:, :, 0].astype(np.float32)
 
 
 def token_advantages(rewards: list[np.ndarray], group_size: int, n: int,
-                     discount: float = 1.0) -> np.ndarray:
+                     discount: float = 1.0, kind: str = "rloo") -> np.ndarray:
   """Per-token advantages [samples, n] from per-token rewards (one array per sample, one value
   per action token; samples in groups of `group_size`).
 
   A token's return is its discounted reward-to-go G_t = sum over t' >= t of
   discount^(t'-t) r_t'. With discount 1 the gradient is unbiased: a token also answers for
   what it makes the model write next. With discount 0 each token is judged by its own reward
-  alone: less variance, biased where one token changes what follows. The baseline is the mean
-  G_t of the group's other samples at the same position; leaving the sample out keeps it
-  independent of the sample's own actions. Positions past a sample's end are 0.
+  alone: less variance, biased where one token changes what follows. G_t is compared with the
+  group's other samples at the same position, as `group_advantages` compares rewards (`kind`;
+  rloo's leave-one-out baseline is independent of the sample's own actions). Positions past a
+  sample's end are 0.
   """
   B = len(rewards)
   togo, valid = np.zeros((B, n)), np.zeros((B, n), bool)
@@ -62,10 +77,7 @@ def token_advantages(rewards: list[np.ndarray], group_size: int, n: int,
       acc = float(r[t]) + discount * acc
       togo[i, t] = acc
     valid[i, :k] = True
-  g, v = togo.reshape(-1, group_size, n), valid.reshape(-1, group_size, n)
-  others = v.sum(axis=1, keepdims=True) - v
-  baseline = ((g * v).sum(axis=1, keepdims=True) - g * v) / np.maximum(others, 1)
-  adv = np.where(v & (others > 0), g - baseline, 0.0)
+  adv = _pooled(togo.reshape(-1, group_size, n), valid.reshape(-1, group_size, n), kind)
   return adv.reshape(B, n).astype(np.float32)
 
 

@@ -54,6 +54,40 @@ def test_token_advantages_give_each_token_its_own_sign():
   assert (group_advantages(np.array([[2.0, 2.0]]), "rloo") == 0).all()
 
 
+def test_log_advantages_weigh_a_rare_hit_like_a_common_one():
+  # With r - mean a group's gradient estimates G d E[r], which fades with the pass rate p;
+  # (r - mean) / mean estimates G d log E[r] = G d E[r] / p, as maximum likelihood's d log p
+  # does: one hit in eight pushes 7, against 1 per hit for four in eight (0.875 against 0.5).
+  rare, common = np.zeros(8), np.zeros(8)
+  rare[0], common[:4] = 1, 1
+  r = np.stack([rare, common])
+  log = group_advantages(r, "log")
+  np.testing.assert_allclose(log[0], (rare - 1 / 8) * 8, atol=1e-6)
+  np.testing.assert_allclose(log[1], (common - 0.5) * 2, atol=1e-6)
+  assert log[0, 0] / log[1, 0] == pytest.approx(7.0)
+  assert (group_advantages(np.full((1, 8), 0.0), "log") == 0).all()  # no hit: no estimate
+  # A positive pool mean below 1 / group (partial credit) divides by 1 / group, not by it.
+  tiny = group_advantages(np.array([[0.01, 0.0, 0.0, 0.0]]), "log")
+  np.testing.assert_allclose(tiny[0], (np.array([0.01, 0, 0, 0]) - 0.0025) * 4, atol=1e-6)
+
+
+def test_token_advantages_take_each_kind_per_position():
+  # Position 0: one hit in four; position 1: two in four; position 2: only two samples
+  # reach it (the others ended), and they disagree.
+  rewards = [np.array([1.0, 1.0, 1.0]), np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0]),
+             np.array([0.0, 0.0])]
+  own = lambda kind: token_advantages(rewards, 4, 3, discount=0.0, kind=kind)
+  col0 = np.array([1.0, 0, 0, 0])
+  np.testing.assert_allclose(own("grpo")[:, 0], (col0 - 0.25) / col0.std(), atol=1e-6)
+  np.testing.assert_allclose(own("log")[:, 0], (col0 - 0.25) * 4, atol=1e-6)
+  np.testing.assert_allclose(own("mean")[:, 1], [0.5, 0.5, -0.5, -0.5], atol=1e-6)
+  np.testing.assert_allclose(own("grpo")[:2, 2], [1, -1], atol=1e-6)
+  assert (own("grpo")[2:, 2] == 0).all()  # ended samples stay 0 under every kind
+  loo = own("rloo")
+  np.testing.assert_allclose(loo[:, 0], [1, -1 / 3, -1 / 3, -1 / 3], atol=1e-6)
+  np.testing.assert_array_equal(loo, own("batch"))
+
+
 def _grad_estimates(credit, theta, target, groups, group_size, rng):
   """Per-group policy-gradient estimates for a factorised 2-position policy softmax(theta[t])."""
   p = np.exp(theta) / np.exp(theta).sum(-1, keepdims=True)

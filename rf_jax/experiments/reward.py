@@ -41,7 +41,8 @@ from rf_jax.experiments.phases import Phase
 REWARD = "phase1.py:reward"
 ARMS = {
     "next_token": (Phase("train", "phase1.py"),),
-    "rl_sequence": (Phase("train", REWARD, overrides={"rl.credit": "sequence"}),),
+    "rl_sequence": (Phase("train", REWARD, overrides={"rl.credit": "sequence",
+                                                      "rl.advantage": "grpo"}),),
     "rl_token": (Phase("train", REWARD, overrides={"rl.credit": "token"}),),
     "rl_token_scratchpad": (Phase("train", REWARD, overrides={
         "rl.credit": "token", "rl.scratchpad": 8, "rl.pass_rate": "samples"}),),

@@ -230,10 +230,9 @@ class RLTrainer:
     rl = self.rl
     if rl.credit == "token":
       per_token = [r for _, _, tok in scored for r in tok]
-      return token_advantages(per_token, len(per_token), n, rl.token_discount)
+      return token_advantages(per_token, len(per_token), n, rl.token_discount, rl.advantage)
     rewards = np.concatenate([r for r, _, _ in scored])[None]
-    kind = "rloo" if rl.advantage == "batch" else rl.advantage
-    return np.repeat(group_advantages(rewards, kind).reshape(-1, 1), n, axis=1)
+    return np.repeat(group_advantages(rewards, rl.advantage).reshape(-1, 1), n, axis=1)
 
   def collect(self, params, step: int) -> tuple[list[Group], list[Group], dict]:
     """(rl.prompts groups for the update, the first round's groups, metrics). With
