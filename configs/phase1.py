@@ -105,6 +105,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       learnability=False,       # draw families and levels by pass rate p (1 - p)
       solved_weight=1.0,        # < 1: a family's prompts weigh this much when its current
                                 # level is solved, 1 when it is failed, linear between
+      solved_level="current",   # the level solved_weight reads: current | first (a family
+                                # whose first level is solved yields to those not yet learned)
       advantage="grpo",         # grpo: (r - mean) / std | rloo: r - the others' mean |
                                 # mean: r - mean | log: (r - mean) / mean, the gradient of
                                 # log E[r] | batch: rloo over the step's samples of a family

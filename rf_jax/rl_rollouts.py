@@ -16,6 +16,7 @@ from rf_jax.data.tasks import MAX_EXAMPLES_PER_ROW, TaskMixture
 from rf_jax.vocab import Vocab
 
 RL_SEED_OFFSET = 7_000_003  # RL prompts come from other example indices than packed rows
+SOLVED_LEVELS = ("current", "first")  # the level whose pass rate rl.solved_weight reads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,18 +50,19 @@ class Group:
 
 def draw_prompts(mixture: TaskMixture, curriculum: Curriculum, seed: int, step: int,
                  n: int, round_: int = 0, learnable: bool = False,
-                 solved_weight: float = 1.0) -> list[Prompt]:
+                 solved_weight: float = 1.0, solved_level: str = "current") -> list[Prompt]:
   """The prompts of one rollout round of `step`: tasks by the mixture's weights (times their
   levels' learnability with `learnable`; times solved_weight + (1 - solved_weight) x (1 -
-  the pass rate of their current level) with solved_weight < 1, so prompts go where the
-  policy still fails), levels by the curriculum."""
+  the pass rate of their current level, or with solved_level = first of their first) with
+  solved_weight < 1, so prompts go where the policy still fails), levels by the
+  curriculum."""
   rng = np.random.default_rng([seed, step, 13] + ([round_] if round_ else []))
   p = mixture.probabilities(step)
   if learnable:
     p = p * [curriculum.learnability(t, step).mean() for t in mixture.names]
   if solved_weight < 1:
-    failing = np.array([1 - curriculum.pass_rate[t][curriculum.current(t, step) - 1]
-                        for t in mixture.names])
+    level = lambda t: 0 if solved_level == "first" else curriculum.current(t, step) - 1
+    failing = np.array([1 - curriculum.pass_rate[t][level(t)] for t in mixture.names])
     p = p * (solved_weight + (1 - solved_weight) * failing)
   p = p / p.sum()
   out = []

@@ -162,6 +162,14 @@ def test_learnability_weights_and_draws():
   assert abs(np.mean(picked) - want) < 0.03 and rates[0] > rates[1]  # the failing one gains
   uniform = [p.task for p in draw_prompts(mix, cur, 0, 1, 4000)]
   assert abs(np.mean(uniform) - 0.5) < 0.03
+  # Read at the first level, a family that learned it and fails its current (third) level
+  # yields to one that has not learned its first.
+  for _ in range(30):
+    cur.update(0, np.array([[10, 0, 0], [0, 10, 10]]), np.array([[10, 10, 10], [10, 10, 10]]))
+  for level, favoured in (("current", 0), ("first", 1)):
+    picked = [p.task for p in draw_prompts(mix, cur, 0, 1, 2000, solved_weight=0.1,
+                                           solved_level=level)]
+    assert np.mean(np.array(picked) == favoured) > 0.75, level
 
 
 def _explore_config(steps):

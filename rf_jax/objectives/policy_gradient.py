@@ -23,8 +23,8 @@ from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.greedy import answer_text
 from rf_jax.rl import ADVANTAGES, CREDITS, PASS_RATES, group_advantages, rl_step, token_advantages
-from rf_jax.rl_rollouts import (Group, Prompt, alphabet_table, answer_budget, draw_prompts,
-                                scratchpad_tokens, token_credit)
+from rf_jax.rl_rollouts import (SOLVED_LEVELS, Group, Prompt, alphabet_table, answer_budget,
+                                draw_prompts, scratchpad_tokens, token_credit)
 from rf_jax.rl_rows import (completion_length, make_samples, packed_rows, padded_rows,
                             reference_sample, shared_rows)
 from rf_jax.sampling import left_pad, sample
@@ -36,12 +36,10 @@ from rf_jax.vocab import Vocab
 def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, seed: int,
                     use_trace: bool) -> None:
   """Fails up front if a prompt or an answer cannot fit, or the batch cannot shard."""
-  if rl.advantage not in ADVANTAGES:
-    raise ConfigError(f"rl.advantage must be one of {ADVANTAGES}, got {rl.advantage!r}")
-  if rl.credit not in CREDITS:
-    raise ConfigError(f"rl.credit must be one of {CREDITS}, got {rl.credit!r}")
-  if rl.pass_rate not in PASS_RATES:
-    raise ConfigError(f"rl.pass_rate must be one of {PASS_RATES}, got {rl.pass_rate!r}")
+  for key, known in (("advantage", ADVANTAGES), ("credit", CREDITS), ("pass_rate", PASS_RATES),
+                     ("solved_level", SOLVED_LEVELS)):
+    if rl[key] not in known:
+      raise ConfigError(f"rl.{key} must be one of {known}, got {rl[key]!r}")
   if not 0 <= rl.action_floor < 1:
     raise ConfigError(f"rl.action_floor is a share of the probability in [0, 1), got "
                       f"{rl.action_floor}")
@@ -165,7 +163,7 @@ class RLTrainer:
     """(prompts, prompt ids, completions [P*G, N] on host, per-sample limits, seconds)."""
     rl = self.rl
     prompts = draw_prompts(self.mixture, self.curriculum, self.seed, step, rl.prompts, round_,
-                           rl.learnability, rl.solved_weight)
+                           rl.learnability, rl.solved_weight, rl.solved_level)
     ids = [encode_prompt(self.vocab, p.example.prompt) for p in prompts]
     rows = [x for x in ids for _ in range(rl.group_size)]
     tokens, mask = left_pad(rows, rl.prompt_len or _round_up(max(map(len, rows)), 16),
