@@ -7,6 +7,7 @@ Several processes (multi-host): on Cloud TPU VMs and under SLURM JAX finds its p
 itself; elsewhere pass --coordinator_address=HOST:PORT --num_processes=N --process_id=I.
 """
 import sys
+import warnings
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -43,6 +44,9 @@ def main(argv):
     if watch is not None:
       watch.stop()
   except ConfigError as e:
+    # A save abandoned mid-write (a full disk) leaves coroutines that Python reports at exit,
+    # which would print after the one line that says what to change.
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited")
     sys.exit(f"error: {e}")
 
 
