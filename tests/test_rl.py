@@ -160,7 +160,10 @@ def test_bad_objective_and_rl_config_give_one_line_errors():
                      ({"group_size": 1}, "rl.group_size must be >= 2"),
                      ({"prompts": 3, "group_size": 3}, "must divide over the data-parallel size"),
                      ({"advantage": "ppo"}, "rl.advantage must be one of"),
-                     ({"credit": "word"}, "rl.credit must be one of")):
+                     ({"credit": "word"}, "rl.credit must be one of"),
+                     ({"pass_rate": "best"}, "rl.pass_rate must be one of"),
+                     ({"solved_level": "last"},
+                      r"rl.solved_level must be one of \('current', 'first'\), got 'last'")):
     rl = load_config().rl
     rl.update({"prompt_len": 24, "max_new": 8, **bad})
     with pytest.raises(ConfigError, match=match) as e:
