@@ -61,6 +61,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       kind="adaptive",          # fixed | scheduled | adaptive (rf_jax/curriculum.py)
       mix_lower=0.25,           # share of examples from levels below the current one
       raise_at=0.9, lower_at=0.1, min_examples=200,
+      # reward steps: this many families at a time get focus_share of the prompts, each
+      # staying while the log-odds of its first level's mean reward over a focus_window of
+      # steps rise by focus_gain and its exact match is below raise_at (rf_jax/focus.py);
+      # 0 = off
+      focus=0, focus_share=0.5, focus_window=500, focus_gain=0.25,
   ))
 
   c.train = ml_collections.ConfigDict(dict(

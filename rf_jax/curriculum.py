@@ -13,7 +13,8 @@ a lag longer than its buffer makes the level of every row a function of the save
 so a resumed run sees exactly the data an uninterrupted one would.
 
 Every kind also keeps a moving pass rate per task and level; reward-based training can draw
-its prompts by `learnability` (pass rates near 0.5 teach most).
+its prompts by `learnability` (pass rates near 0.5 teach most), and with `focus` (rf_jax/focus.py)
+give a share of them to a few families at a time.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import dataclasses
 import numpy as np
 
 from rf_jax.errors import ConfigError
+from rf_jax.focus import Focus
 
 KINDS = ("fixed", "scheduled", "adaptive")
 UNSEEN = 0.5  # the pass rate assumed of a level before any example of it was scored
@@ -48,6 +50,7 @@ class Curriculum:
   rolling: dict = dataclasses.field(default_factory=dict)
   # task -> [pass rate per level]: a moving average of every step's exact-match rate
   pass_rate: dict = dataclasses.field(default_factory=dict)
+  focus: Focus | None = None  # which families reward prompts concentrate on
 
   def __post_init__(self):
     if self.kind not in KINDS:
@@ -128,10 +131,26 @@ class Curriculum:
       self.rolling[task] = [0, 0] if new != cur else [r[0] // 2, r[1] // 2]  # decay old evidence
     return changes
 
+  def update_focus(self, step: int, exact: np.ndarray, count: np.ndarray,
+                   reward: np.ndarray, samples: np.ndarray) -> list[str]:
+    """Feeds one step's [task, level] counts to the focus (after `update`): exact matches
+    of `count` answers, and the sum of `samples` sampled rewards; returns what changed. A
+    family whose adaptive level was raised past the first (or will be: a pending change)
+    has learned it."""
+    if self.focus is None:
+      return []
+    raised = np.array([self.kind == "adaptive" and self.history[t][-1][1] > self.lo
+                       for t in self.tasks])
+    first = np.stack([x[:, self.lo - 1] for x in (exact, count, reward, samples)], axis=1)
+    return self.focus.update(step, first, raised)
+
   def state(self) -> dict:
-    return {"history": {t: [list(x) for x in h] for t, h in self.history.items()},
-            "rolling": {t: list(r) for t, r in self.rolling.items()},
-            "pass_rate": {t: list(r) for t, r in self.pass_rate.items()}}
+    out = {"history": {t: [list(x) for x in h] for t, h in self.history.items()},
+           "rolling": {t: list(r) for t, r in self.rolling.items()},
+           "pass_rate": {t: list(r) for t, r in self.pass_rate.items()}}
+    if self.focus is not None:
+      out["focus"] = self.focus.state()
+    return out
 
   def load_state(self, state: dict) -> None:
     for t in self.tasks:
@@ -140,3 +159,5 @@ class Curriculum:
         self.rolling[t] = list(state["rolling"][t])
       if t in state.get("pass_rate", {}):
         self.pass_rate[t] = [float(x) for x in state["pass_rate"][t]]
+    if self.focus is not None:
+      self.focus.load_state(state.get("focus", {}))

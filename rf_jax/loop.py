@@ -123,11 +123,11 @@ class StepLog:
   def _finish(self, step: int, metrics: dict, flops: float) -> None:
     metrics = dict(metrics)
     tokens = float(metrics.pop("tokens", 0.0))
-    exact, count = metrics.pop("exact", None), metrics.pop("count", None)
+    counts = [metrics.pop(k, None) for k in ("exact", "count", "reward_sum", "samples")]
     host = to_host(metrics)
     if self._finite(step, host):  # a skipped step has nothing to average or teach
-      if exact is not None:
-        self._update_curriculum(step, np.asarray(exact), np.asarray(count))
+      if counts[0] is not None:
+        self._update_curriculum(step, *counts)
       self._interval.append(host)
     self.flops_total += flops  # a skipped step was computed all the same
     if step == self.start + 1:
@@ -150,11 +150,20 @@ class StepLog:
                         f"train.skip_nonfinite={self.skip_nonfinite})")
     return False
 
-  def _update_curriculum(self, step: int, exact, count) -> None:
+  def _update_curriculum(self, step: int, exact, count, reward=None, samples=None) -> None:
+    """[task, level] counts: exact matches of `count` answers; reward steps also the sum of
+    `samples` sampled rewards."""
+    exact, count = np.asarray(exact), np.asarray(count)
     changes = self.curriculum.update(step, exact, count)
     if changes:
       self.writer.console(f"curriculum at step {step}: " + ", ".join(
           f"{k} -> level {v} from step {step + self.curriculum.lag}" for k, v in changes.items()))
+    none = np.zeros(exact.shape)
+    moved = self.curriculum.update_focus(step, exact, count,
+                                         none if reward is None else np.asarray(reward),
+                                         none if samples is None else np.asarray(samples))
+    if moved:
+      self.writer.console(f"focus at step {step}: " + ", ".join(moved))
     self._exact[:, 0] += exact.sum(axis=1)
     self._exact[:, 1] += count.sum(axis=1)
 
@@ -178,6 +187,8 @@ class StepLog:
       if self._exact[i, 1]:
         avg[f"train/exact/{name}"] = self._exact[i, 0] / self._exact[i, 1]
       avg[f"curriculum/{name}"] = self.curriculum.current(name, step)
+      if self.curriculum.focus is not None:
+        avg[f"curriculum/focus/{name}"] = float(name in self.curriculum.focus.active)
     self._once, self._interval = {}, []
     self._exact[:] = 0
     self.record(step, avg)

@@ -54,8 +54,8 @@ def draw_prompts(mixture: TaskMixture, curriculum: Curriculum, seed: int, step: 
   """The prompts of one rollout round of `step`: tasks by the mixture's weights (times their
   levels' learnability with `learnable`; times solved_weight + (1 - solved_weight) x (1 -
   the pass rate of their current level, or with solved_level = first of their first) with
-  solved_weight < 1, so prompts go where the policy still fails), levels by the
-  curriculum."""
+  solved_weight < 1, so prompts go where the policy still fails; the curriculum's focused
+  families then take their share), levels by the curriculum."""
   rng = np.random.default_rng([seed, step, 13] + ([round_] if round_ else []))
   p = mixture.probabilities(step)
   if learnable:
@@ -65,6 +65,8 @@ def draw_prompts(mixture: TaskMixture, curriculum: Curriculum, seed: int, step: 
     failing = np.array([1 - curriculum.pass_rate[t][level(t)] for t in mixture.names])
     p = p * (solved_weight + (1 - solved_weight) * failing)
   p = p / p.sum()
+  if curriculum.focus is not None:
+    p = curriculum.focus.probabilities(p)
   out = []
   for k in range(n):
     t = int(rng.choice(len(mixture.names), p=p))

@@ -158,6 +158,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   # --- model, objective, state -----------------------------------------------------------
   plugins.import_modules(config.objective.modules, "objective.modules")
   objective_cls = objectives.get(config)
+  if inputs.curriculum.focus is not None and not objective_cls.draws_prompts:
+    raise ConfigError(f"curriculum.focus shares out the prompts of reward steps, and objective "
+                      f"{config.objective.kind!r} draws none: set curriculum.focus=0 or "
+                      "objective.kind=rl")
   model = build_model(config, vocab, mesh, objective_cls.keeps_reference(config))
   ckpt = Checkpointer(str(workdir_path), t.keep_checkpoints, t.async_checkpoint)
   start, state, data_iter, lineage, flops = restore_or_init(config, model, mesh, vocab, inputs,

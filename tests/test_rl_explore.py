@@ -1,6 +1,6 @@
 """Reward-based training from scratch: the update's rows (packed = padded), the scratchpad's
 grammar in the sampler, the scorer and the update, redrawing groups without contrast, the
-learnability curriculum, and exact resumption with all of them on (and answers from their
+learnability and focus curricula, and exact resumption with all of them on (and answers from their
 family's alphabet, with entropy floors that read the saved pass rates)."""
 import json
 
@@ -177,7 +177,7 @@ def _explore_config(steps):
   c.mesh.shape = (-1, 1, 1)
   c.objective.kind = "rl"
   c.data.update(tasks=("parity", "dyck", "copy"), levels=(1, 2))
-  c.curriculum.update(kind="adaptive", min_examples=8)
+  c.curriculum.update(kind="adaptive", min_examples=8, focus=1, focus_window=2)
   c.rl.update(prompts=8, group_size=4, credit="token", scratchpad=3, scratchpad_cost=0.01,
               redraw=2, learnability=True, entropy_target=0.5, entropy_coef=0.5,
               answer_alphabet=True, entropy_share=0.8)
@@ -192,9 +192,11 @@ def test_exploring_run_with_scratchpad_resumes_exactly_and_reloads(tmp_path):
   train.run(_explore_config(3), str(tmp_path / "resumed"))
   train.run(_explore_config(6), str(tmp_path / "resumed"))
   for key in ("train/reward", "train/pg_loss", "train/grad_norm", "train/rollout_rounds",
-              "train/zero_variance_drawn", "train/update_tokens", "train/outside_alphabet"):
+              "train/zero_variance_drawn", "train/update_tokens", "train/outside_alphabet",
+              "curriculum/focus/copy", "curriculum/focus/dyck"):
     a, b = logged(tmp_path / "straight", key), logged(tmp_path / "resumed", key)
     assert sorted(a) == list(range(1, 7)) and a == b, key
+  assert set(logged(tmp_path / "straight", "curriculum/focus/copy").values()) == {0.0, 1.0}
   drawn = logged(tmp_path / "straight", "train/zero_variance_drawn")
   kept = logged(tmp_path / "straight", "train/zero_variance_groups")
   assert all(kept[s] <= drawn[s] for s in kept)

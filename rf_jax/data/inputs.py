@@ -12,17 +12,22 @@ from rf_jax.data import text as text_lib
 from rf_jax.data.pipeline import make_iterator
 from rf_jax.data.tasks import PackedTaskSource, TaskMixture, check_vocabulary
 from rf_jax.errors import ConfigError
+from rf_jax.focus import Focus
 from rf_jax.vocab import Vocab
 
 
 def make_curriculum(config, task_names) -> Curriculum:
   c = config.curriculum
+  focus = None
+  if c.focus:
+    focus = Focus(tuple(task_names), int(c.focus), float(c.focus_share), int(c.focus_window),
+                  float(c.focus_gain), float(c.raise_at))
   return Curriculum(
       tuple(task_names), int(config.data.levels[0]), int(config.data.levels[1]),
       kind=c.kind, total_steps=config.train.steps, mix_lower=c.mix_lower,
       raise_at=c.raise_at, lower_at=c.lower_at, min_examples=c.min_examples,
       # longer than the prefetch buffer: see rf_jax/curriculum.py
-      lag=config.data.prefetch + 4)
+      lag=config.data.prefetch + 4, focus=focus)
 
 
 def make_mixture(config, task_names) -> TaskMixture:

@@ -69,6 +69,8 @@ class Objective:
     """Whether the state carries `ref_params`, a frozen copy of the starting parameters."""
     return False
 
+  draws_prompts = False  # whether its steps draw reward prompts (which curriculum.focus weighs)
+
 
 def register(name: str) -> Callable[[type[Objective]], type[Objective]]:
   """Class decorator: makes an objective available as `objective.kind = name`."""

@@ -27,3 +27,4 @@ class Mixed(Objective):
     return tokens, flops + rollout_cost(config.rl, model)[1]
 
   keeps_reference = PolicyGradient.keeps_reference
+  draws_prompts = True

@@ -297,20 +297,26 @@ class RLTrainer:
 
   def summary(self, drawn: list[Group], rows: dict, greedy: np.ndarray | None = None) -> dict:
     """What the step's first round of groups says (as the policy samples, before any were
-    dropped): reward, pass rates, solve shares, and the curriculum's counts: of the samples,
-    or with `greedy` (one bool per group) of the greedy policy."""
+    dropped): reward, pass rates, solve shares, and the curriculum's counts per family and
+    level: exact matches (of the samples, or with `greedy`, one bool per group, of the
+    greedy policy) and the samples' summed reward."""
     exact = np.stack([g.exact for g in drawn])
     rewards = np.stack([g.rewards for g in drawn])
     ex_tl = np.zeros((len(self._tasks), self.n_levels), np.int32)
-    cnt_tl = np.zeros_like(ex_tl)
+    cnt_tl, samples_tl = np.zeros_like(ex_tl), np.zeros_like(ex_tl)
+    reward_tl = np.zeros(ex_tl.shape)
     for i, g in enumerate(drawn):
       hits = g.exact if greedy is None else greedy[i:i + 1]
-      ex_tl[g.prompt.task, g.prompt.level - 1] += int(hits.sum())
-      cnt_tl[g.prompt.task, g.prompt.level - 1] += len(hits)
+      at = (g.prompt.task, g.prompt.level - 1)
+      ex_tl[at] += int(hits.sum())
+      cnt_tl[at] += len(hits)
+      reward_tl[at] += float(g.rewards.sum())
+      samples_tl[at] += len(g.rewards)
     m = {"reward": float(rewards.mean()), "pass@1": float(exact.mean()),
          f"pass@{self.rl.group_size}": float(exact.max(axis=1).mean()),
          "response_tokens": float(rows["action_mask"].sum() / exact.size),
-         "update_tokens": float(rows["inputs"].size), "exact": ex_tl, "count": cnt_tl}
+         "update_tokens": float(rows["inputs"].size), "exact": ex_tl, "count": cnt_tl,
+         "reward_sum": reward_tl, "samples": samples_tl}
     if greedy is not None:
       m["greedy_exact"] = float(np.mean(greedy))
     for t, name in enumerate(self.mixture.names):
@@ -355,6 +361,7 @@ def make_rl_trainer(ctx: Context, nt_weight: float = 0.0) -> RLTrainer:
 @register("rl")
 class PolicyGradient(Objective):
   """Reward only: group-normalised advantages, token-level policy gradient (config.rl)."""
+  draws_prompts = True
 
   def __init__(self, ctx: Context):
     super().__init__(ctx)

@@ -27,6 +27,8 @@ class Schedule(Objective):
     return tuple((first * a + (steps - first) * b) / steps for a, b in zip(
         NextToken.planned_cost(config, model), PolicyGradient.planned_cost(config, model)))
 
+  draws_prompts = True
+
   @staticmethod
   def keeps_reference(config) -> bool:
     return (config.objective.switch_step < config.train.steps
