@@ -195,19 +195,22 @@ def _rl(c):
 
 def _reward(c):
   # Reward only, from random initialisation, on the default run's families, model and
-  # curriculum: GRPO groups of 8 with reward per token, groups whose samples all agree
-  # (no advantage) dropped and redrawn up to twice as DAPO does, each answer sampled from
-  # its family's alphabet, and an entropy floor per answer action of at least 0.5 nats (at
-  # 0.2 one seed in three collapsed to a constant answer on parity), raised to 0.8 x log(the
-  # alphabet's size) x (1 - the family's pass rate) while a family is unsolved. Families
-  # are drawn uniformly: drawn by learnability, the unsolved ones got too few samples to
-  # start. Measured in docs/results.md. Budget it with train.flop_budget or
-  # train.time_budget_s (rf_jax.reward does).
+  # curriculum: groups of 8 with reward per token, each position's advantage divided by its
+  # std over the group (grpo), groups whose samples all agree (no advantage) dropped and
+  # redrawn up to twice as DAPO does, each answer sampled from its family's alphabet, an
+  # entropy floor per answer action of at least 0.5 nats (at 0.2 one seed in three collapsed
+  # to a constant answer on parity), raised to 0.8 x log(the alphabet's size) x (1 - the
+  # family's pass rate) while a family is unsolved, and every choice kept at >= 0.1 / #choices
+  # of the probability. One family at a time takes half of the 32 prompts (the focus): copy
+  # makes no progress at a fifteenth of them, nor at half of 16. Measured in
+  # docs/results.md. Budget it with train.flop_budget or train.time_budget_s (rf_jax.reward
+  # does).
   c.name = "phase1_reward"
   c.objective.kind = "rl"
-  c.rl.update(prompts=16, group_size=8, credit="token", advantage="rloo", redraw=2,
+  c.rl.update(prompts=32, group_size=8, credit="token", advantage="grpo", redraw=2,
               entropy_target=0.5, entropy_coef=1.0, answer_alphabet=True, entropy_share=0.8,
-              pass_rate="greedy")
+              action_floor=0.1, pass_rate="greedy")
+  c.curriculum.update(focus=1, focus_share=0.5, focus_window=250)
   # Adam turns noisy reward gradients into full-size steps. A reward step costs what the
   # policy writes, so the cosine follows the FLOP budget (else train.steps) spent.
   c.train.update(learning_rate=1e-3, decay_over="budget")

@@ -3,9 +3,12 @@
 An objective is a class registered by name (`@register("name")`, chosen by
 `objective.kind`) and built once per run from a `Context`. Each step it takes the train
 state and the step number and returns `(state, metrics, flops)`: the new state, scalars
-(or arrays) to log, and the FLOPs the step spent (for MFU). Two metric keys are special:
-`exact` and `count` ([tasks, levels] greedy exact-match counts) feed the curriculum, and
-`tokens` feeds tokens/s. Everything else is averaged and logged as `train/<key>`.
+(or arrays) to log, and the FLOPs the step spent (for MFU). Some metric keys are special:
+`exact` and `count` ([tasks, levels] greedy exact-match counts) feed the curriculum,
+`reward_sum` and `samples` ([tasks, levels] summed sampled rewards and their number) its
+focus, and `tokens` feeds tokens/s. Everything else is averaged and logged as `train/<key>`.
+An objective that draws reward prompts says so (`draws_prompts`), so `curriculum.focus`,
+which shares them out, is refused for one that does not.
 """
 from __future__ import annotations
 
