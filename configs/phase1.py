@@ -64,8 +64,10 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       # reward steps: this many families at a time get focus_share of the prompts, each
       # staying while the log-odds of its first level's mean reward over a focus_window of
       # steps rise by focus_gain and its exact match is below raise_at (rf_jax/focus.py);
-      # 0 = off
-      focus=0, focus_share=0.5, focus_window=500, focus_gain=0.25,
+      # 0 = off. A family that beat its bar may then miss it focus_patience windows; one
+      # that left as learned keeps focus_keep times its weight.
+      focus=0, focus_share=0.5, focus_window=500, focus_gain=0.25, focus_patience=0,
+      focus_keep=1.0,
   ))
 
   c.train = ml_collections.ConfigDict(dict(

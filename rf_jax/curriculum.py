@@ -132,13 +132,16 @@ class Curriculum:
     return changes
 
   def update_focus(self, step: int, exact: np.ndarray, count: np.ndarray,
-                   reward: np.ndarray, samples: np.ndarray) -> list[str]:
+                   reward: np.ndarray | None = None,
+                   samples: np.ndarray | None = None) -> list[str]:
     """Feeds one step's [task, level] counts to the focus (after `update`): exact matches
-    of `count` answers, and the sum of `samples` sampled rewards; returns what changed. A
-    family whose adaptive level was raised past the first (or will be: a pending change)
-    has learned it."""
+    of `count` answers, and the sum of `samples` sampled rewards (none on steps that sample
+    nothing); returns what changed. A family whose adaptive level was raised past the first
+    (or will be: a pending change) has learned it."""
     if self.focus is None:
       return []
+    reward = np.zeros(exact.shape) if reward is None else reward
+    samples = np.zeros(exact.shape) if samples is None else samples
     raised = np.array([self.kind == "adaptive" and self.history[t][-1][1] > self.lo
                        for t in self.tasks])
     first = np.stack([x[:, self.lo - 1] for x in (exact, count, reward, samples)], axis=1)

@@ -158,10 +158,8 @@ class StepLog:
     if changes:
       self.writer.console(f"curriculum at step {step}: " + ", ".join(
           f"{k} -> level {v} from step {step + self.curriculum.lag}" for k, v in changes.items()))
-    none = np.zeros(exact.shape)
-    moved = self.curriculum.update_focus(step, exact, count,
-                                         none if reward is None else np.asarray(reward),
-                                         none if samples is None else np.asarray(samples))
+    moved = self.curriculum.update_focus(
+        step, exact, count, *(None if x is None else np.asarray(x) for x in (reward, samples)))
     if moved:
       self.writer.console(f"focus at step {step}: " + ", ".join(moved))
     self._exact[:, 0] += exact.sum(axis=1)

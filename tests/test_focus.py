@@ -82,10 +82,55 @@ def test_rising_reward_keeps_a_family_in_focus_before_its_exact_match_moves():
   assert cur.focus.active["copy"][2] == pytest.approx(0.135)  # steps 10-13: 0.12 to 0.15
 
 
+def test_patience_lets_a_rising_family_miss_one_window_and_keeps_its_bar():
+  cur = Curriculum(TASKS, 1, 1, kind="fixed", focus=Focus(TASKS, 1, window=4, patience=1))
+  moved = [feed(cur, step, {"copy": (0, 0.02)}) for step in range(1, 6)]
+  assert moved[-1][0].startswith("copy leaves (stalled")  # no patience before a first gain
+  cur = Curriculum(TASKS, 1, 1, kind="fixed", focus=Focus(TASKS, 1, window=4, patience=1))
+  feed(cur, 1, {})
+  for step in range(2, 6):  # 0.3 beats the entry bar of 0: one miss allowed from here
+    feed(cur, step, {"copy": (0, 0.3)})
+  assert cur.focus.active["copy"][:3] == [1, 5, pytest.approx(0.3)]
+  for step in range(6, 10):  # 0.31 misses the bar (0.3 + 0.25 log-odds): the miss is spent
+    moved = feed(cur, step, {"copy": (0, 0.31)})
+  assert moved == [] and cur.focus.active["copy"][:3] == [0, 9, pytest.approx(0.3)]
+  for step in range(10, 14):  # 0.37 beats 0.3: patience restored, bar raised
+    moved = feed(cur, step, {"copy": (0, 0.37)})
+  assert moved == [] and cur.focus.active["copy"][:3] == [1, 13, pytest.approx(0.37)]
+  for step in range(14, 22):  # two misses in a row: it leaves at the second
+    moved = feed(cur, step, {"copy": (0, 0.37)})
+  assert moved == ["copy leaves (stalled, reward 0.370 from 0.370)", "reverse enters"]
+
+
+def test_learned_families_keep_a_larger_share_among_the_unfocused():
+  cur = Curriculum(TASKS, 1, 1, kind="fixed", focus=Focus(TASKS, 1, share=0.5, window=2,
+                                                           keep=3.0))
+  mix = TaskMixture.build(TASKS, None, (1, 1))
+  feed(cur, 1, {})
+  moved = [feed(cur, step, {"copy": 10}) for step in (2, 3)]
+  assert moved[-1] == ["copy leaves (learned, exact 1.00)", "reverse enters"]
+  assert cur.focus.learned == ["copy"]
+  picked = np.array([p.task for p in draw_prompts(mix, cur, 0, 4, 6000)])
+  assert abs(np.mean(picked == 1) - 0.5) < 0.03  # reverse, in focus
+  assert abs(np.mean(picked == 0) - 0.5 * 3 / 5) < 0.03  # copy: 3 of the rest's 5 shares
+  assert abs(np.mean(picked == 2) - 0.5 / 5) < 0.03
+  restored = Curriculum(TASKS, 1, 1, kind="fixed", focus=Focus(TASKS, 1, window=2, keep=3.0))
+  restored.load_state(json.loads(json.dumps(cur.state())))
+  assert restored.focus.state() == cur.focus.state()
+
+
+def test_a_state_saved_before_patience_resumes_with_its_misses_capped():
+  focus = Focus(TASKS, 1, window=4, patience=1)
+  focus.load_state({"turn": 1, "active": {"copy": [700, 700, 0.1, 0, 0, 0, 0]}})
+  assert focus.active["copy"][0] == 1 and focus.learned == []
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(focus=4), "between 1 and one fewer"),
     (dict(focus=1, focus_share=1.0), "focus_share"),
     (dict(focus=1, focus_window=0), "focus_window"),
+    (dict(focus=1, focus_patience=-1), "focus_patience"),
+    (dict(focus=1, focus_keep=0.0), "focus_keep"),
 ])
 def test_bad_focus_settings_are_one_line_errors(change, message):
   config = load_config()

@@ -21,7 +21,8 @@ def make_curriculum(config, task_names) -> Curriculum:
   focus = None
   if c.focus:
     focus = Focus(tuple(task_names), int(c.focus), float(c.focus_share), int(c.focus_window),
-                  float(c.focus_gain), float(c.raise_at))
+                  float(c.focus_gain), float(c.raise_at), int(c.focus_patience),
+                  float(c.focus_keep))
   return Curriculum(
       tuple(task_names), int(config.data.levels[0]), int(config.data.levels[1]),
       kind=c.kind, total_steps=config.train.steps, mix_lower=c.mix_lower,
