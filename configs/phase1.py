@@ -136,6 +136,11 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
       action_floor=0.0,         # > 0: each choice the sampler allows keeps at least this
                                 # share / #choices of the probability (hinge on log p,
                                 # weighted by entropy_coef), so no choice (<eos>) starves
+      replay=0,                 # > 0: keep this many exact answers the policy found per family
+                                # and level, and replay them (self-imitation, rf_jax/replay.py)
+      replay_samples=32,        # kept answers replayed in each update, families drawn by
+                                # 1 - their pass rate
+      replay_coef=1.0,          # the advantage of every replayed token
       pass_rate="samples",      # what the curriculum, the floors and solved_weight read:
                                 # samples (the sampled policy's exact match) | greedy (the
                                 # greedy policy's, teacher-forced on each prompt's answer in

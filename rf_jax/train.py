@@ -74,8 +74,9 @@ def build_model(config, vocab: Vocab, mesh, keeps_reference: bool) -> Model:
 
 
 def restore_or_init(config, model: Model, mesh, vocab: Vocab, inputs: Inputs, ckpt, writer):
-  """(start step, state, data iterator, lineage, training FLOPs counted so far): resume this
-  workdir, else start from the `init_from` checkpoint (parameters only), else from scratch."""
+  """(start step, state, data iterator, lineage, training FLOPs counted so far, the
+  objective's saved host state): resume this workdir, else start from the `init_from`
+  checkpoint (parameters only), else from scratch."""
   data_iter = inputs.iterator(config, jax.process_index(), jax.process_count())
 
   def on_meta(meta):
@@ -91,7 +92,8 @@ def restore_or_init(config, model: Model, mesh, vocab: Vocab, inputs: Inputs, ck
     if not ckpt.has_data_for_this_process(start):
       writer.console(f"checkpoint written by another process count: data resumes at batch {start}")
       data_iter = inputs.iterator(config, jax.process_index(), jax.process_count(), start)
-    return start, state, data_iter, meta.get("lineage", []), float(meta.get("train_flops", 0.0))
+    return (start, state, data_iter, meta.get("lineage", []), float(meta.get("train_flops", 0.0)),
+            meta.get("objective", {}))
   if config.init_from:
     fresh = init_params(model.config, mesh, model.rules, config.seed)
     params, lineage = handoff.init_params(config.init_from, model.abs_params, fresh, vocab, mesh)
@@ -99,9 +101,9 @@ def restore_or_init(config, model: Model, mesh, vocab: Vocab, inputs: Inputs, ck
     writer.console(f"initialised from {src['workdir']} step {src['step']} (phase {src['phase']}); "
                    f"vocabulary {vocab.size} tokens, optimizer fresh")
     state = with_reference(state_from_params(params, model.tx, mesh), model, mesh)
-    return 0, state, data_iter, lineage, 0.0
+    return 0, state, data_iter, lineage, 0.0, {}
   state = init_state(model.config, model.tx, mesh, model.rules, config.seed)
-  return 0, with_reference(state, model, mesh), data_iter, [], 0.0
+  return 0, with_reference(state, model, mesh), data_iter, [], 0.0, {}
 
 
 def with_reference(state: dict, model: Model, mesh) -> dict:
@@ -164,8 +166,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                       "objective.kind=rl")
   model = build_model(config, vocab, mesh, objective_cls.keeps_reference(config))
   ckpt = Checkpointer(str(workdir_path), t.keep_checkpoints, t.async_checkpoint)
-  start, state, data_iter, lineage, flops = restore_or_init(config, model, mesh, vocab, inputs,
-                                                            ckpt, writer)
+  start, state, data_iter, lineage, flops, saved = restore_or_init(config, model, mesh, vocab,
+                                                                   inputs, ckpt, writer)
   peak, peak_src = peak_flops_per_device(t.peak_flops)
   log = StepLog(writer, inputs.curriculum, inputs.task_names, t.log_every, t.steps, start,
                 peak * jax.device_count(), flops, int(t.get("skip_nonfinite", 0)))
@@ -174,6 +176,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       vocab, inputs.mixture, inputs.curriculum,
       next_batch=lambda: make_global_batch(next(data_iter), mesh), log=writer.console,
       note=log.note))
+  objective.load_state(saved)
   evaluators = build_evaluators(config, inputs, vocab, model, mesh)
   writer.console(
       f"rf_jax phase {config.phase}: {param_count(model.abs_params) / 1e6:.2f}M params, mesh "
@@ -186,7 +189,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   meta = lambda step: to_json({
       "config": config.to_dict(), "vocab": vocab.to_json(), "phase": config.phase, "step": step,
       "metrics": log.last, "curriculum": inputs.curriculum.state(), "lineage": lineage,
-      "train_flops": log.flops_total})
+      "objective": objective.state(), "train_flops": log.flops_total})
   if lineage and start == 0 and t.checkpoint_every and 0 not in ckpt.all_steps():
     ckpt.save(0, state, data_iter, meta(0))  # the handoff point, inspectable and resumable
   # --- loop ------------------------------------------------------------------------------

@@ -162,6 +162,9 @@ def test_bad_objective_and_rl_config_give_one_line_errors():
                      ({"advantage": "ppo"}, "rl.advantage must be one of"),
                      ({"credit": "word"}, "rl.credit must be one of"),
                      ({"pass_rate": "best"}, "rl.pass_rate must be one of"),
+                     ({"replay": -1}, r"rl.replay=-1 must be >= 0"),
+                     ({"replay": 8, "replay_samples": 0}, r"rl.replay_samples \(0\) must be >= 1"),
+                     ({"replay": 8, "replay_coef": 0.0}, r"rl.replay_coef \(0.0\) must be > 0"),
                      ({"solved_level": "last"},
                       r"rl.solved_level must be one of \('current', 'first'\), got 'last'")):
     rl = load_config().rl

@@ -180,7 +180,7 @@ def _explore_config(steps):
   c.curriculum.update(kind="adaptive", min_examples=8, focus=1, focus_window=2)
   c.rl.update(prompts=8, group_size=4, credit="token", scratchpad=3, scratchpad_cost=0.01,
               redraw=2, learnability=True, entropy_target=0.5, entropy_coef=0.5,
-              answer_alphabet=True, entropy_share=0.8)
+              answer_alphabet=True, entropy_share=0.8, replay=4, replay_samples=4)
   c.train.update(steps=steps, warmup_steps=1, end_lr_fraction=1.0, log_every=1, eval_every=0,
                  eval_levels=(1,), eval_examples=8, checkpoint_every=3)
   return c
@@ -193,6 +193,7 @@ def test_exploring_run_with_scratchpad_resumes_exactly_and_reloads(tmp_path):
   train.run(_explore_config(6), str(tmp_path / "resumed"))
   for key in ("train/reward", "train/pg_loss", "train/grad_norm", "train/rollout_rounds",
               "train/zero_variance_drawn", "train/update_tokens", "train/outside_alphabet",
+              "train/replay_kept", "train/replay_samples",
               "curriculum/focus/copy", "curriculum/focus/dyck"):
     a, b = logged(tmp_path / "straight", key), logged(tmp_path / "resumed", key)
     assert sorted(a) == list(range(1, 7)) and a == b, key

@@ -6,7 +6,9 @@ state and the step number and returns `(state, metrics, flops)`: the new state, 
 (or arrays) to log, and the FLOPs the step spent (for MFU). Some metric keys are special:
 `exact` and `count` ([tasks, levels] greedy exact-match counts) feed the curriculum,
 `reward_sum` and `samples` ([tasks, levels] summed sampled rewards and their number) its
-focus, and `tokens` feeds tokens/s. Everything else is averaged and logged as `train/<key>`.
+focus, and `tokens` feeds tokens/s. Everything else is averaged and logged as `train/<key>`. Host state
+an objective keeps between steps (a replay buffer) goes through `state` / `load_state`,
+saved with every checkpoint.
 An objective that draws reward prompts says so (`draws_prompts`), so `curriculum.focus`,
 which shares them out, is refused for one that does not.
 """
@@ -71,6 +73,14 @@ class Objective:
   def keeps_reference(config) -> bool:
     """Whether the state carries `ref_params`, a frozen copy of the starting parameters."""
     return False
+
+  def state(self) -> dict:
+    """Host state the objective keeps between steps (JSON-able), saved with each checkpoint
+    so that a resumed run continues as the uninterrupted one would."""
+    return {}
+
+  def load_state(self, state: dict) -> None:
+    """Restores what `state` returned (an empty dict on a fresh start)."""
 
   draws_prompts = False  # whether its steps draw reward prompts (which curriculum.focus weighs)
 

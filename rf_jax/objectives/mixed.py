@@ -27,4 +27,5 @@ class Mixed(Objective):
     return tokens, flops + rollout_cost(config.rl, model)[1]
 
   keeps_reference = PolicyGradient.keeps_reference
+  state, load_state = PolicyGradient.state, PolicyGradient.load_state
   draws_prompts = True

@@ -22,6 +22,7 @@ from rf_jax.errors import ConfigError
 from rf_jax.model import ModelConfig, flops_per_token
 from rf_jax.objectives.base import Context, Objective, register
 from rf_jax.greedy import answer_text
+from rf_jax.replay import Replay
 from rf_jax.rl import ADVANTAGES, CREDITS, PASS_RATES, group_advantages, rl_step, token_advantages
 from rf_jax.rl_rollouts import (SOLVED_LEVELS, Group, Prompt, alphabet_table, answer_budget,
                                 draw_prompts, scratchpad_tokens, token_credit)
@@ -40,6 +41,15 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
                      ("solved_level", SOLVED_LEVELS)):
     if rl[key] not in known:
       raise ConfigError(f"rl.{key} must be one of {known}, got {rl[key]!r}")
+  if rl.replay < 0:
+    raise ConfigError(f"rl.replay={rl.replay} must be >= 0 (exact answers kept per family and "
+                      "level; 0 = off)")
+  if rl.replay and rl.replay_samples < 1:
+    raise ConfigError(f"rl.replay_samples ({rl.replay_samples}) must be >= 1: answers replayed "
+                      "per update (or set rl.replay=0)")
+  if rl.replay and rl.replay_coef <= 0:
+    raise ConfigError(f"rl.replay_coef ({rl.replay_coef}) must be > 0: the advantage of a "
+                      "replayed token (or set rl.replay=0)")
   if not 0 <= rl.action_floor < 1:
     raise ConfigError(f"rl.action_floor is a share of the probability in [0, 1), got "
                       f"{rl.action_floor}")
@@ -102,7 +112,7 @@ class RLTrainer:
                n_levels: int, nt_weight: float = 0.0, row_len: int = 128):
     self.rl, self.mixture, self.curriculum, self.vocab = rl, mixture, curriculum, vocab
     self.mesh, self.seed, self.use_trace, self.n_levels = mesh, seed, use_trace, n_levels
-    self.row_len, self.model = row_len, model
+    self.row_len, self.model, self.graphdef = row_len, model, graphdef
     self.sampled = 0  # tokens the sampler ran this step (prompts and completions)
     self._sh = batch_sharding(mesh)
     self._rows_mult = data_parallel_size(mesh) * jax.process_count()
@@ -112,6 +122,7 @@ class RLTrainer:
     allowed = self._allowed = vocab.allowed(ans=use_trace or rl.scratchpad > 0)
     self._references = rl.prompts if rl.pass_rate == "greedy" else 0
     self._group = rl.group_size if rl.share_prompts else 1  # rows prefilled as one
+    self.replay = Replay(rl.replay)
     self._legal = (alphabet_table(self._tasks, vocab, model.vocab_size)
                    if rl.answer_alphabet else None)
     extra = () if self._legal is None else (self._sh,)
@@ -243,6 +254,7 @@ class RLTrainer:
       found, a, b = self.groups(params, step, r)
       t_roll, t_score = t_roll + a, t_score + b
       drawn.append(found) if r == 0 else None
+      self.remember(found)
       for g in found:
         (kept if g.informative or not rl.redraw else dropped).append(g)
       if len(kept) >= rl.prompts:
@@ -252,9 +264,33 @@ class RLTrainer:
     return batch, drawn[0], {"rollout_s": t_roll, "score_s": t_score, "rollout_rounds": r + 1,
                    "zero_variance_drawn": zero(drawn[0]), "zero_variance_groups": zero(batch)}
 
-  def rows(self, batch: list[Group], drawn: list[Group]) -> dict[str, np.ndarray]:
-    """The update's rows: the batch's samples and, with rl.pass_rate = greedy, the reference
-    answer of each first-round prompt (not trained on: see `reference_sample`)."""
+  def remember(self, groups: list[Group]) -> None:
+    """Keeps each prompt's first exact completion for replay (rl.replay)."""
+    if not self.rl.replay:
+      return
+    for g in groups:
+      hits = np.flatnonzero(g.exact)
+      if len(hits):
+        ids = g.completions[hits[0], :g.limit]
+        self.replay.add(g.prompt.task, g.prompt.level, g.prompt_ids,
+                        ids[:completion_length(ids, self.vocab.eos_id)])
+
+  def replayed(self, step: int) -> list:
+    """rl.replay_samples kept answers for `step`'s update, a family and level drawn in
+    proportion to 1 - its pass rate (what it has still to learn), each with advantage
+    rl.replay_coef on every token."""
+    if not self.rl.replay:
+      return []
+    rng = np.random.default_rng([self.seed, step, 29])
+    names = [t.name for t in self._tasks]
+    return self.replay.draw(rng, self.rl.replay_samples,
+                            lambda t, lv: 1.0 - self.curriculum.pass_rate[names[t]][lv - 1])
+
+  def rows(self, batch: list[Group], drawn: list[Group],
+           replayed: list = ()) -> dict[str, np.ndarray]:
+    """The update's rows: the batch's samples, the `replayed` answers and, with
+    rl.pass_rate = greedy, the reference answer of each first-round prompt (not trained on:
+    see `reference_sample`)."""
     samples = []
     for g in batch:
       samples += make_samples([g.prompt_ids] * len(g.completions), g.completions[:, :g.limit],
@@ -262,6 +298,11 @@ class RLTrainer:
                               self.rl.scratchpad,
                               0 if self._legal is None else g.prompt.task + 1,
                               self.entropy_floor(g.prompt), self.rl.entropy_target)
+    for entry, _ in replayed:  # imitated, not explored: no entropy floor
+      samples += make_samples([list(entry.prompt_ids)], entry.completion[None],
+                              np.full((1, len(entry.completion)), self.rl.replay_coef, np.float32),
+                              self.vocab.eos_id, self.vocab.ans_id, self.rl.scratchpad,
+                              0 if self._legal is None else entry.task + 1)
     if self._references:
       samples += [reference_sample(g.prompt_ids, encode_target(self.vocab, g.prompt.example,
                                                                self.use_trace), i)
@@ -277,8 +318,11 @@ class RLTrainer:
     """One step; its metrics include `flops` (sampling and update, counted by `step_flops`),
     `update_flops` and `tokens` (prompt and completion tokens sampled)."""
     self.sampled = 0
+    replayed = self.replayed(step)  # what earlier steps found
     batch, drawn, metrics = self.collect(state["params"], step)
-    rows = self.rows(batch, drawn)
+    rows = self.rows(batch, drawn, replayed)
+    if self.rl.replay:
+      metrics.update(replay_kept=float(len(self.replay)), replay_samples=float(len(replayed)))
     t2 = time.perf_counter()
     with jax.set_mesh(self.mesh):
       g = make_global_batch({k: self._local(v) for k, v in rows.items()}, self.mesh)
@@ -292,14 +336,16 @@ class RLTrainer:
     metrics["tokens"] = float(self.sampled)
     greedy = aux.pop("reference_wrong")[1:] == 0 if self._references else None
     metrics.update({k: float(v) for k, v in aux.items()})
-    metrics.update(self.summary(drawn, rows, greedy))
+    metrics.update(self.summary(drawn, rows, greedy, sum(len(e.completion) for e, _ in replayed)))
     return state, metrics
 
-  def summary(self, drawn: list[Group], rows: dict, greedy: np.ndarray | None = None) -> dict:
+  def summary(self, drawn: list[Group], rows: dict, greedy: np.ndarray | None = None,
+              replayed_tokens: int = 0) -> dict:
     """What the step's first round of groups says (as the policy samples, before any were
     dropped): reward, pass rates, solve shares, and the curriculum's counts per family and
     level: exact matches (of the samples, or with `greedy`, one bool per group, of the
-    greedy policy) and the samples' summed reward."""
+    greedy policy) and the samples' summed reward. `replayed_tokens` of the rows' actions
+    were replayed, not sampled."""
     exact = np.stack([g.exact for g in drawn])
     rewards = np.stack([g.rewards for g in drawn])
     ex_tl = np.zeros((len(self._tasks), self.n_levels), np.int32)
@@ -314,7 +360,7 @@ class RLTrainer:
       samples_tl[at] += len(g.rewards)
     m = {"reward": float(rewards.mean()), "pass@1": float(exact.mean()),
          f"pass@{self.rl.group_size}": float(exact.max(axis=1).mean()),
-         "response_tokens": float(rows["action_mask"].sum() / exact.size),
+         "response_tokens": float((rows["action_mask"].sum() - replayed_tokens) / exact.size),
          "update_tokens": float(rows["inputs"].size), "exact": ex_tl, "count": cnt_tl,
          "reward_sum": reward_tl, "samples": samples_tl}
     if greedy is not None:
@@ -370,6 +416,12 @@ class PolicyGradient(Objective):
   def step(self, state, step):
     state, metrics = self._trainer(state, step)
     return state, metrics, metrics.pop("flops")
+
+  def state(self):
+    return {"replay": self._trainer.replay.state()} if self.ctx.config.rl.replay else {}
+
+  def load_state(self, state):
+    self._trainer.replay.load_state(state.get("replay", {}))
 
   @staticmethod
   def planned_cost(config, model):

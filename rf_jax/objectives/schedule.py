@@ -29,6 +29,13 @@ class Schedule(Objective):
 
   draws_prompts = True
 
+  def state(self):
+    return self._rl.state() if self._rl is not None else {}
+
+  def load_state(self, state):
+    if self._rl is not None:
+      self._rl.load_state(state)
+
   @staticmethod
   def keeps_reference(config) -> bool:
     return (config.objective.switch_step < config.train.steps

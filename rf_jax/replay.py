@@ -1,0 +1,89 @@
+"""Self-imitation for reward runs: the answers the policy itself found that the verifier
+scored exactly right, kept per family and level and replayed in later updates.
+
+A reward-only policy from scratch finds a family's right answer by chance (1 in 26 per
+letter of a copy answer) and, with a policy gradient, learns from that sample once. Kept
+and replayed with advantage `coef x (1 - the greedy pass rate of its family and level)`
+(self-imitation learning, Oh et al. 2018: the return above the value, clipped at 0, with the
+pass rate as the value), every success teaches until its family is solved, and teaches
+again if the family drifts. Nothing outside the policy's own samples and the verifier's
+exact-match verdict enters the buffer.
+
+Host state, numpy only; saved with the checkpoint (`state` / `load_state`) so a resumed run
+replays what the uninterrupted run would.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+
+from rf_jax.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  task: int
+  level: int
+  prompt_ids: tuple[int, ...]
+  completion: np.ndarray  # the completion's tokens, up to and including <eos>
+
+
+class Replay:
+  """Exact answers per (task, level), at most `capacity` prompts each, oldest out first."""
+
+  def __init__(self, capacity: int):
+    if capacity < 0:
+      raise ConfigError(f"rl.replay={capacity} must be >= 0 (answers kept per family and "
+                        "level; 0 = off)")
+    self.capacity = capacity
+    self._buckets: dict[tuple[int, int], collections.OrderedDict] = {}
+
+  def __len__(self) -> int:
+    return sum(len(b) for b in self._buckets.values())
+
+  def add(self, task: int, level: int, prompt_ids, completion: np.ndarray) -> None:
+    """Keeps `completion` as the answer to the prompt (the newest answer of a prompt wins and
+    counts as newest)."""
+    if not self.capacity:
+      return
+    bucket = self._buckets.setdefault((task, level), collections.OrderedDict())
+    key = tuple(int(x) for x in prompt_ids)
+    bucket.pop(key, None)
+    bucket[key] = np.asarray(completion, np.int32)
+    while len(bucket) > self.capacity:
+      bucket.popitem(last=False)
+
+  def draw(self, rng: np.random.Generator, n: int, weight) -> list[tuple[Entry, float]]:
+    """`n` entries with their weights: a (task, level) bucket in proportion to
+    `weight(task, level)` (>= 0), then an entry of it uniformly. Empty when no bucket has
+    weight."""
+    keys = sorted(k for k, b in self._buckets.items() if b)
+    w = np.array([max(float(weight(*k)), 0.0) for k in keys])
+    if not n or not keys or w.sum() <= 0:
+      return []
+    out = []
+    for b in rng.choice(len(keys), size=n, p=w / w.sum()):
+      bucket = self._buckets[keys[b]]
+      i = int(rng.integers(len(bucket)))
+      prompt, completion = list(bucket.items())[i]
+      out.append((Entry(keys[b][0], keys[b][1], prompt, completion), float(w[b])))
+    return out
+
+  def sizes(self, n_tasks: int) -> np.ndarray:
+    """Entries kept per task, all levels together."""
+    out = np.zeros(n_tasks, np.int32)
+    for (t, _), b in self._buckets.items():
+      out[t] += len(b)
+    return out
+
+  def state(self) -> dict:
+    return {"buckets": [[t, lv, [[list(p), c.tolist()] for p, c in b.items()]]
+                        for (t, lv), b in sorted(self._buckets.items())]}
+
+  def load_state(self, state: dict) -> None:
+    self._buckets = {}
+    for t, lv, items in state.get("buckets", []):
+      for prompt, completion in items:
+        self.add(int(t), int(lv), prompt, np.asarray(completion, np.int32))
