@@ -2,11 +2,11 @@
 scored exactly right, kept per family and level and replayed in later updates.
 
 A reward-only policy from scratch finds a family's right answer by chance (1 in 26 per
-letter of a copy answer) and, with a policy gradient, learns from that sample once. Kept
-and replayed with advantage `coef x (1 - the greedy pass rate of its family and level)`
-(self-imitation learning, Oh et al. 2018: the return above the value, clipped at 0, with the
-pass rate as the value), every success teaches until its family is solved, and teaches
-again if the family drifts. Nothing outside the policy's own samples and the verifier's
+letter of a copy answer) and, with a policy gradient, learns from that sample once. Kept,
+and replayed with its family and level drawn in proportion to 1 - their greedy pass rate
+(self-imitation learning, Oh et al. 2018, replays the return above the value, clipped at 0;
+here the pass rate is the value), every success teaches until its family is solved, and
+teaches again if the family drifts. Nothing outside the policy's own samples and the verifier's
 exact-match verdict enters the buffer.
 
 Host state, numpy only; saved with the checkpoint (`state` / `load_state`) so a resumed run
@@ -18,8 +18,6 @@ import collections
 import dataclasses
 
 import numpy as np
-
-from rf_jax.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +32,7 @@ class Replay:
   """Exact answers per (task, level), at most `capacity` prompts each, oldest out first."""
 
   def __init__(self, capacity: int):
-    if capacity < 0:
-      raise ConfigError(f"rl.replay={capacity} must be >= 0 (answers kept per family and "
-                        "level; 0 = off)")
-    self.capacity = capacity
+    self.capacity = capacity  # checked with the other rl fields (check_rl_config)
     self._buckets: dict[tuple[int, int], collections.OrderedDict] = {}
 
   def __len__(self) -> int:
@@ -63,11 +58,11 @@ class Replay:
     w = np.array([max(float(weight(*k)), 0.0) for k in keys])
     if not n or not keys or w.sum() <= 0:
       return []
-    out = []
+    out, items = [], {}
     for b in rng.choice(len(keys), size=n, p=w / w.sum()):
-      bucket = self._buckets[keys[b]]
-      i = int(rng.integers(len(bucket)))
-      prompt, completion = list(bucket.items())[i]
+      if b not in items:  # listed once per draw, not once per entry drawn
+        items[b] = list(self._buckets[keys[b]].items())
+      prompt, completion = items[b][int(rng.integers(len(items[b])))]
       out.append((Entry(keys[b][0], keys[b][1], prompt, completion), float(w[b])))
     return out
 
