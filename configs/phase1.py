@@ -140,6 +140,8 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
                                 # and level, and replay them (self-imitation, rf_jax/replay.py)
       replay_samples=32,        # kept answers replayed in each update, families drawn by
                                 # 1 - their pass rate
+      replay_floor=0.0,         # the least replay weight of a family and level (else
+                                # 1 - its pass rate), so what is learned is rehearsed
       replay_coef=1.0,          # the advantage of every replayed token
       pass_rate="samples",      # what the curriculum, the floors and solved_weight read:
                                 # samples (the sampled policy's exact match) | greedy (the

@@ -49,11 +49,11 @@ def test_state_round_trips_and_draws_the_same():
   assert draw(again) == draw(r) and again.state() == r.state()
 
 
-def _trainer(replay):
+def _trainer(replay, **rl):
   c = load_config()
   c.model.update(d_model=16, n_layers=1, n_heads=2, mlp_dim=32)
   c.rl.update(prompts=4, group_size=2, max_new=6, prompt_len=16, replay=replay,
-              replay_samples=3, replay_coef=2.0, answer_alphabet=True)
+              replay_samples=3, replay_coef=2.0, answer_alphabet=True, **rl)
   return rl_trainer(c, ("copy", "parity"), lr=3e-2)
 
 
@@ -95,3 +95,13 @@ def test_successes_enter_the_buffer_and_a_run_without_replay_keeps_none():
   off, state = _trainer(replay=0)
   off.remember(off.groups(state["params"], 1, 0)[0])
   assert len(off.replay) == 0 and off.replayed(1) == []
+
+
+def test_a_solved_family_is_replayed_only_with_a_floor():
+  for floor, expected in ((0.0, 0), (0.1, 3)):
+    trainer, _ = _trainer(replay=8, replay_floor=floor)
+    trainer.replay.add(0, 1, [5, 6], np.array([7, trainer.vocab.eos_id]))
+    trainer.curriculum.pass_rate["copy"][0] = 1.0  # solved: 1 - p gives it no weight
+    replayed = trainer.replayed(step=1)
+    assert len(replayed) == expected
+    assert all(np.isclose(w, floor) for _, w in replayed)

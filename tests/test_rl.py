@@ -165,6 +165,7 @@ def test_bad_objective_and_rl_config_give_one_line_errors():
                      ({"replay": -1}, r"rl.replay=-1 must be >= 0"),
                      ({"replay": 8, "replay_samples": 0}, r"rl.replay_samples \(0\) must be >= 1"),
                      ({"replay": 8, "replay_coef": 0.0}, r"rl.replay_coef \(0.0\) must be > 0"),
+                     ({"replay": 8, "replay_floor": 1.5}, r"rl.replay_floor \(1.5\) must be in"),
                      ({"solved_level": "last"},
                       r"rl.solved_level must be one of \('current', 'first'\), got 'last'")):
     rl = load_config().rl

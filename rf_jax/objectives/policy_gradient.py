@@ -47,6 +47,9 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
   if rl.replay and rl.replay_samples < 1:
     raise ConfigError(f"rl.replay_samples ({rl.replay_samples}) must be >= 1: answers replayed "
                       "per update (or set rl.replay=0)")
+  if rl.replay and not 0 <= rl.replay_floor <= 1:
+    raise ConfigError(f"rl.replay_floor ({rl.replay_floor}) must be in [0, 1]: the least replay "
+                      "weight of a family and level, whatever its pass rate")
   if rl.replay and rl.replay_coef <= 0:
     raise ConfigError(f"rl.replay_coef ({rl.replay_coef}) must be > 0: the advantage of a "
                       "replayed token (or set rl.replay=0)")
@@ -277,14 +280,15 @@ class RLTrainer:
 
   def replayed(self, step: int) -> list:
     """rl.replay_samples kept answers for `step`'s update, a family and level drawn in
-    proportion to 1 - its pass rate (what it has still to learn), each with advantage
-    rl.replay_coef on every token."""
+    proportion to 1 - its pass rate (what it has still to learn), at least rl.replay_floor
+    (so what is learned is rehearsed), each with advantage rl.replay_coef on every token."""
     if not self.rl.replay:
       return []
     rng = np.random.default_rng([self.seed, step, 29])
     names = [t.name for t in self._tasks]
     return self.replay.draw(rng, self.rl.replay_samples,
-                            lambda t, lv: 1.0 - self.curriculum.pass_rate[names[t]][lv - 1])
+                            lambda t, lv: max(1.0 - self.curriculum.pass_rate[names[t]][lv - 1],
+                                              self.rl.replay_floor))
 
   def rows(self, batch: list[Group], drawn: list[Group],
            replayed: list = ()) -> dict[str, np.ndarray]:
