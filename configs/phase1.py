@@ -142,6 +142,9 @@ def get_config(preset: str = "") -> ml_collections.ConfigDict:
                                 # 1 - their pass rate
       replay_floor=0.0,         # the least replay weight of a family and level (else
                                 # 1 - its pass rate), so what is learned is rehearsed
+      replay_priority=1.0,      # the draw weight, within its family and level, of a kept
+                                # answer the greedy policy wrote when last replayed, against
+                                # 1 for the others (1: uniform)
       replay_coef=1.0,          # the advantage of every replayed token
       pass_rate="samples",      # what the curriculum, the floors and solved_weight read:
                                 # samples (the sampled policy's exact match) | greedy (the

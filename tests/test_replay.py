@@ -5,7 +5,7 @@ import jax
 import numpy as np
 
 from rf_jax.data.packing import encode_prompt, encode_target
-from rf_jax.replay import Replay
+from rf_jax.replay import Entry, Replay
 from rf_jax.rl import token_logprobs
 from rf_jax import tasks as tasks_lib
 
@@ -105,3 +105,46 @@ def test_a_solved_family_is_replayed_only_with_a_floor():
     replayed = trainer.replayed(step=1)
     assert len(replayed) == expected
     assert all(np.isclose(w, floor) for _, w in replayed)
+
+
+def test_answers_marked_solved_are_drawn_by_their_priority_and_the_marks_are_saved():
+  r = Replay(capacity=100)
+  for i in range(100):
+    r.add(0, 1, [i], np.array([i, 2]))
+  for i in range(50):  # the greedy policy writes half of them
+    r.mark(_entry(0, 1, [i], [i, 2]), True)
+  r.mark(_entry(0, 1, [60], [9, 2]), True)  # another answer than the kept one: not marked
+  assert np.isclose(r.solved_share(), 0.5)
+  drawn = r.draw(np.random.default_rng(0), 4000, lambda t, lv: 1.0, solved_weight=0.1)
+  share = np.mean([e.prompt_ids[0] < 50 for e, _ in drawn])
+  assert abs(share - 0.1 / 1.1) < 0.02  # 50 x 0.1 against 50 x 1
+  uniform = r.draw(np.random.default_rng(0), 4000, lambda t, lv: 1.0)
+  assert abs(np.mean([e.prompt_ids[0] < 50 for e, _ in uniform]) - 0.5) < 0.03
+  r.add(0, 1, [3], np.array([3, 2]))  # found again, the same answer: still solved
+  r.add(0, 1, [4], np.array([7, 2]))  # a new answer: not yet written by the greedy policy
+  again = Replay(capacity=100)
+  again.load_state(r.state())
+  assert np.isclose(again.solved_share(), 0.49) and again.state() == r.state()
+  old = {"buckets": [[0, 1, [[[5], [5, 2]]]]]}  # saved before marks
+  again.load_state(old)
+  assert len(again) == 1 and again.solved_share() == 0.0
+
+
+def _entry(task, level, prompt, completion):
+  return Entry(task, level, tuple(prompt), np.array(completion, np.int32))
+
+
+def test_a_step_marks_each_replayed_answer_by_whether_the_greedy_policy_wrote_it():
+  trainer, state = _trainer(replay=8, replay_priority=0.5)
+  v = trainer.vocab
+  ex = tasks_lib.make_example(tasks_lib.get("copy"), 0, 0, 1)
+  prompt, answer = encode_prompt(v, ex.prompt), np.asarray(encode_target(v, ex, False))
+  trainer.replay.add(0, 1, prompt, answer)
+  state, metrics = trainer(state, 1)  # from random weights the greedy policy writes another
+  assert metrics["replay_greedy_exact"] == 0.0 and trainer.replay.solved_share() == 0.0
+  rows = trainer.rows([], [], trainer.replayed(step=2))
+  with jax.set_mesh(trainer.mesh):
+    for _ in range(20):  # imitated until the greedy policy writes it
+      state, _ = trainer._update(state, rows, None)
+  state, metrics = trainer(state, 2)
+  assert metrics["replay_greedy_exact"] == 1.0 and trainer.replay.solved_share() == 1.0

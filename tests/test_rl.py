@@ -166,6 +166,8 @@ def test_bad_objective_and_rl_config_give_one_line_errors():
                      ({"replay": 8, "replay_samples": 0}, r"rl.replay_samples \(0\) must be >= 1"),
                      ({"replay": 8, "replay_coef": 0.0}, r"rl.replay_coef \(0.0\) must be > 0"),
                      ({"replay": 8, "replay_floor": 1.5}, r"rl.replay_floor \(1.5\) must be in"),
+                     ({"replay": 8, "replay_priority": 0.0},
+                      r"rl.replay_priority \(0.0\) must be in \(0, 1\]"),
                      ({"solved_level": "last"},
                       r"rl.solved_level must be one of \('current', 'first'\), got 'last'")):
     rl = load_config().rl

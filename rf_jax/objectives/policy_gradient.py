@@ -7,6 +7,7 @@ same prompts; sampling keys are folded from (seed, s), so it draws the same comp
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 
@@ -50,6 +51,10 @@ def check_rl_config(rl, mixture: TaskMixture, level_range, vocab: Vocab, mesh, s
   if rl.replay and not 0 <= rl.replay_floor <= 1:
     raise ConfigError(f"rl.replay_floor ({rl.replay_floor}) must be in [0, 1]: the least replay "
                       "weight of a family and level, whatever its pass rate")
+  if rl.replay and not 0 < rl.replay_priority <= 1:
+    raise ConfigError(f"rl.replay_priority ({rl.replay_priority}) must be in (0, 1]: the draw "
+                      "weight of a kept answer the greedy policy already writes, against 1 "
+                      "(1: uniform)")
   if rl.replay and rl.replay_coef <= 0:
     raise ConfigError(f"rl.replay_coef ({rl.replay_coef}) must be > 0: the advantage of a "
                       "replayed token (or set rl.replay=0)")
@@ -123,7 +128,10 @@ class RLTrainer:
     self._budget = {(t, lv): answer_budget(task, lv, vocab, use_trace, seed)
                     for t, task in enumerate(self._tasks) for lv in range(1, task.max_level + 1)}
     allowed = self._allowed = vocab.allowed(ans=use_trace or rl.scratchpad > 0)
-    self._references = rl.prompts if rl.pass_rate == "greedy" else 0
+    # Reference answers, teacher-forced in the update: each first-round prompt's (rl.pass_rate
+    # = greedy) and each replayed answer (Replay.mark), in that order.
+    self._greedy_refs = rl.prompts if rl.pass_rate == "greedy" else 0
+    self._references = self._greedy_refs + (rl.replay_samples if rl.replay else 0)
     self._group = rl.group_size if rl.share_prompts else 1  # rows prefilled as one
     self.replay = Replay(rl.replay)
     self._legal = (alphabet_table(self._tasks, vocab, model.vocab_size)
@@ -288,7 +296,8 @@ class RLTrainer:
     names = [t.name for t in self._tasks]
     return self.replay.draw(rng, self.rl.replay_samples,
                             lambda t, lv: max(1.0 - self.curriculum.pass_rate[names[t]][lv - 1],
-                                              self.rl.replay_floor))
+                                              self.rl.replay_floor),
+                            self.rl.replay_priority)
 
   def rows(self, batch: list[Group], drawn: list[Group],
            replayed: list = ()) -> dict[str, np.ndarray]:
@@ -302,12 +311,13 @@ class RLTrainer:
                               self.rl.scratchpad,
                               0 if self._legal is None else g.prompt.task + 1,
                               self.entropy_floor(g.prompt), self.rl.entropy_target)
-    for entry, _ in replayed:  # imitated, not explored: no entropy floor
-      samples += make_samples([list(entry.prompt_ids)], entry.completion[None],
-                              np.full((1, len(entry.completion)), self.rl.replay_coef, np.float32),
-                              self.vocab.eos_id, self.vocab.ans_id, self.rl.scratchpad,
-                              0 if self._legal is None else entry.task + 1)
-    if self._references:
+    for j, (entry, _) in enumerate(replayed):  # imitated, not explored: no entropy floor
+      sample, = make_samples([list(entry.prompt_ids)], entry.completion[None],
+                             np.full((1, len(entry.completion)), self.rl.replay_coef, np.float32),
+                             self.vocab.eos_id, self.vocab.ans_id, self.rl.scratchpad,
+                             0 if self._legal is None else entry.task + 1)
+      samples.append(dataclasses.replace(sample, reference=self._greedy_refs + j + 1))
+    if self._greedy_refs:
       samples += [reference_sample(g.prompt_ids, encode_target(self.vocab, g.prompt.example,
                                                                self.use_trace), i)
                   for i, g in enumerate(drawn)]
@@ -338,7 +348,12 @@ class RLTrainer:
     metrics["flops"] = metrics["update_flops"] + step_flops(self.rl, self.model, self.sampled, 0,
                                                             context)
     metrics["tokens"] = float(self.sampled)
-    greedy = aux.pop("reference_wrong")[1:] == 0 if self._references else None
+    written = aux.pop("reference_wrong")[1:] == 0 if self._references else None
+    greedy = written[:self._greedy_refs] if self._greedy_refs else None
+    for j, (entry, _) in enumerate(replayed):
+      self.replay.mark(entry, written[self._greedy_refs + j])
+    if replayed:
+      metrics["replay_greedy_exact"] = float(np.mean(written[self._greedy_refs:][:len(replayed)]))
     metrics.update({k: float(v) for k, v in aux.items()})
     metrics.update(self.summary(drawn, rows, greedy, sum(len(e.completion) for e, _ in replayed)))
     return state, metrics
