@@ -215,16 +215,18 @@ def _reward(c):
   # family's pass rate) while a family is unsolved, and every choice kept at >= 0.1 / #choices
   # of the probability. One family at a time takes half of the 32 prompts (the focus): copy
   # makes no progress at a fifteenth of them, nor at half of 16. Each exact answer the policy
-  # finds is kept (1024 prompts per family and level) and 64 are replayed in each update
-  # (self-imitation): copy alone reaches 0.95 in 600 steps with it, 0.30 without; on the 15
-  # families 9 reach 0.9 in 100 TFLOP, against 6 without. Measured in docs/results.md. Budget it with train.flop_budget or train.time_budget_s (rf_jax.reward
-  # does).
+  # finds is kept (1024 prompts per family and level) and 128 are replayed in each update
+  # (self-imitation), an answer the greedy policy already writes drawn a tenth as often as
+  # the others: copy alone reaches 0.95 in 600 steps with replay, 0.30 without; on the 15
+  # families 10 reach 0.9 in 100 TFLOP, against 9 with uniform draws and 6 without replay.
+  # Measured in docs/results.md. Budget it with train.flop_budget or train.time_budget_s
+  # (rf_jax.reward does).
   c.name = "phase1_reward"
   c.objective.kind = "rl"
   c.rl.update(prompts=32, group_size=8, credit="token", advantage="grpo", redraw=2,
               entropy_target=0.5, entropy_coef=1.0, answer_alphabet=True, entropy_share=0.8,
               action_floor=0.1, pass_rate="greedy", replay=1024,
-              replay_samples=64)
+              replay_samples=128, replay_priority=0.1)
   c.curriculum.update(focus=1, focus_share=0.5, focus_window=250)
   # Adam turns noisy reward gradients into full-size steps. A reward step costs what the
   # policy writes, so the cosine follows the FLOP budget (else train.steps) spent.
