@@ -350,10 +350,11 @@ class RLTrainer:
     metrics["tokens"] = float(self.sampled)
     written = aux.pop("reference_wrong")[1:] == 0 if self._references else None
     greedy = written[:self._greedy_refs] if self._greedy_refs else None
-    for j, (entry, _) in enumerate(replayed):
-      self.replay.mark(entry, written[self._greedy_refs + j])
     if replayed:
-      metrics["replay_greedy_exact"] = float(np.mean(written[self._greedy_refs:][:len(replayed)]))
+      marks = written[self._greedy_refs:][:len(replayed)]
+      for (entry, _), solved in zip(replayed, marks):
+        self.replay.mark(entry, solved)
+      metrics["replay_greedy_exact"] = float(np.mean(marks))
     metrics.update({k: float(v) for k, v in aux.items()})
     metrics.update(self.summary(drawn, rows, greedy, sum(len(e.completion) for e, _ in replayed)))
     return state, metrics
